@@ -1,0 +1,49 @@
+#!/bin/sh
+# Install what `make test` / `make bench` need, from Debian's packages, only
+# when something is missing. Usage: deps.sh test|bench
+set -eu
+what=${1:-test}
+
+need_pkgs=""
+want() { # want COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || need_pkgs="$need_pkgs $2"
+}
+
+case "$what" in
+test)
+	want unshare util-linux
+	want ip iproute2
+	want ping iputils-ping
+	want busybox busybox-static
+	want runc runc
+	want podman podman
+	want qemu-system-x86_64 qemu-system-x86
+	want cpio cpio
+	want readelf binutils
+	;;
+bench)
+	want tini-static tini
+	want dumb-init dumb-init
+	want catatonit catatonit
+	want unshare util-linux
+	want ip iproute2
+	;;
+*) echo "usage: $0 test|bench" >&2; exit 2 ;;
+esac
+
+if [ -n "$need_pkgs" ]; then
+	echo "deps: installing$need_pkgs" >&2
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: need root to apt-get install$need_pkgs" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+fi
+
+if [ "$what" = test ] && [ -x scripts/kernel.sh ]; then
+	sh scripts/kernel.sh
+fi
+exit 0

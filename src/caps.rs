@@ -1,0 +1,63 @@
+//! Dropping capabilities in the child before the exec (classic Docker's
+//! unprivileged containers). Async-signal-safe: plain system calls only.
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Remove the capabilities from the bounding set and the ambient set.
+/// Needs CAP_SETPCAP, so it runs before the user switch.
+pub fn drop_bounding(caps: &[u32]) -> Result<(), i32> {
+    for &cap in caps {
+        // SAFETY: prctl with integer arguments.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        // EINVAL: the kernel does not know this capability; nothing to drop.
+        if r != 0 && errno() != libc::EINVAL {
+            return Err(errno());
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong, cap as libc::c_ulong, 0, 0);
+        }
+    }
+    Ok(())
+}
+
+/// Remove the capabilities from the effective, permitted and inheritable sets.
+pub fn drop_sets(caps: &[u32]) -> Result<(), i32> {
+    let mut hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and two data structs, as _LINUX_CAPABILITY_VERSION_3 wants.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) } != 0 {
+        return Err(errno());
+    }
+    for &cap in caps {
+        let (i, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+        if let Some(d) = data.get_mut(i) {
+            d.effective &= !bit;
+            d.permitted &= !bit;
+            d.inheritable &= !bit;
+        }
+    }
+    // SAFETY: as above.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Caller dialects. Each parser turns what the caller gave (argv, the
+//! environment, documents already read) into a `Plan`; none of them makes
+//! a system call.
+
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::plan::{Personality, Plan};
+
+pub mod tini;
+
+/// What the caller asked for.
+#[derive(Debug)]
+pub enum Request {
+    /// Run this plan.
+    Run(Box<Plan>),
+    /// Read a metadata document and build the plan from it; `base` carries
+    /// what the command line already said (log file, verbosity, ...).
+    Metadata { source: Source, base: Box<Plan> },
+    /// Print this text on stdout and exit 0 (`--help`, `--version`).
+    Print(String),
+}
+
+/// Where a metadata document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+pub const DEFAULT_METADATA: &str = "/etc/pidone/metadata.json";
+
+/// The environment as the parsers see it: a plain list, looked up by name.
+pub struct Environ(pub Vec<(OsString, OsString)>);
+
+impl Environ {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.to_str())
+    }
+
+    /// A flag set in the environment: present and not "", "0", "false", "no".
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "false" | "no"))
+    }
+}
+
+/// The personality a program name asks for.
+pub fn personality_of(argv0: &OsStr) -> Personality {
+    let name = std::path::Path::new(argv0)
+        .file_name()
+        .unwrap_or(argv0)
+        .to_string_lossy();
+    if name.ends_with("dockerinit") {
+        Personality::DockerInit
+    } else if name == "dumb-init" {
+        Personality::DumbInit
+    } else {
+        Personality::Tini
+    }
+}
+
+/// Parse a whole command line: `args[0]` is the program name.
+pub fn parse(args: &[OsString], env: &Environ) -> Result<Request> {
+    let argv0 = args.first().map(OsString::as_os_str).unwrap_or(OsStr::new("pidone"));
+    let rest = args.get(1..).unwrap_or(&[]);
+    match personality_of(argv0) {
+        Personality::DockerInit => tini::parse(Personality::DockerInit, rest, env),
+        p => tini::parse(p, rest, env),
+    }
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT: &str = env!("PIDONE_GIT");
+
+/// `pidone version X.Y.Z - git.<hash>`: the form `docker info` parses.
+pub fn version_line() -> String {
+    format!("pidone version {} - git.{}\n", VERSION, GIT)
+}

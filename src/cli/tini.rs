@@ -1,0 +1,428 @@
+//! The command line engines use with `--init`: the union of tini's and
+//! dumb-init's options, same letters, same meaning, each with a long form.
+//! Parsing stops at the first non-option and never reorders the command.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Environ, Request, Source, DEFAULT_METADATA};
+use crate::error::{Error, Result};
+use crate::plan::{Personality, Plan, Target};
+use crate::signals;
+
+pub const HELP: &str = "\
+Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
+       pidone [--metadata PATH]      (no command: read the metadata document)
+
+Runs COMMAND as its child, reaps every zombie, forwards signals, and when
+COMMAND ends gives the remaining processes a grace period to exit.
+
+  -s, --subreaper            become a child subreaper (automatic when not PID 1)
+  -p, --pdeathsig SIG        parent-death signal for pidone (forwarded like others)
+  -v, --verbose              more output; repeat for more
+  -w, --warn-reap            warn when reaping a process that is not COMMAND
+  -g, --process-group        send signals to COMMAND's whole process group
+  -c, --single-child         send signals to COMMAND only (the default)
+  -e, --remap-exit CODE      exit 0 when COMMAND exits with CODE (repeatable)
+  -r, --rewrite FROM:TO      forward signal FROM as TO; TO=0 drops it (repeatable)
+      --grace SECONDS        time the rest get after SIGTERM before SIGKILL (3)
+  -P, --pause                no command: reap until SIGTERM or SIGINT
+      --log-file PATH        also log every decision to PATH
+      --syslog               also log to the syslog socket
+      --metadata PATH        take everything from a metadata document (- = stdin)
+  -h, --help                 this text
+  -V, --version              print the version
+
+Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP,
+DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
+PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
+PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
+PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_METADATA. Options override them.
+
+Exit status: COMMAND's; 128+N when it died of signal N; 126 when it cannot
+be executed, 127 when it is not found; 125 when pidone fails to set up;
+2 for a bad command line.
+";
+
+fn bad(msg: String) -> Error {
+    Error::usage(format!("{} (see pidone --help)", msg))
+}
+
+fn signal_arg(opt: &str, v: &str) -> Result<i32> {
+    match signals::parse(v) {
+        Some(s) if s > 0 => Ok(s),
+        _ => Err(bad(format!("{}: not a signal: '{}'", opt, v))),
+    }
+}
+
+fn exit_code_arg(opt: &str, v: &str) -> Result<i32> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if (0..=255).contains(&n) => Ok(n),
+        _ => Err(bad(format!("{}: not an exit code 0-255: '{}'", opt, v))),
+    }
+}
+
+fn rewrite_arg(opt: &str, v: &str) -> Result<(i32, i32)> {
+    let (from, to) = v
+        .split_once(':')
+        .ok_or_else(|| bad(format!("{}: expected FROM:TO, got '{}'", opt, v)))?;
+    let from = signal_arg(opt, from)?;
+    let to = signals::parse(to).ok_or_else(|| bad(format!("{}: not a signal: '{}'", opt, to)))?;
+    Ok((from, to))
+}
+
+pub fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(bad(format!("{}: not a number of seconds: '{}'", opt, v))),
+    }
+}
+
+fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
+    v.trim()
+        .parse::<u8>()
+        .map_err(|_| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
+}
+
+/// Options that take a value, by short and long name.
+const WITH_VALUE: &[(char, &str)] = &[
+    ('p', "pdeathsig"),
+    ('e', "remap-exit"),
+    ('r', "rewrite"),
+    ('\0', "grace"),
+    ('\0', "log-file"),
+    ('\0', "metadata"),
+];
+
+struct Parsed {
+    plan: Plan,
+    metadata: Option<Source>,
+    print: Option<String>,
+}
+
+fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
+    let opt = if name.len() == 1 {
+        format!("-{}", name)
+    } else {
+        format!("--{}", name)
+    };
+    let v = value.unwrap_or("");
+    let plan = &mut p.plan;
+    match name {
+        "s" | "subreaper" => plan.subreaper = true,
+        "p" | "pdeathsig" => plan.pdeathsig = Some(signal_arg(&opt, v)?),
+        "v" | "verbose" => plan.log.verbosity = plan.log.verbosity.saturating_add(1),
+        "w" | "warn-reap" => plan.warn_reap = true,
+        "g" | "process-group" => plan.signals.target = Target::Group,
+        "c" | "single-child" => {
+            plan.signals.target = Target::Child;
+            plan.signals.new_session = false;
+        }
+        "e" | "remap-exit" => plan.remap_exit.push(exit_code_arg(&opt, v)?),
+        "r" | "rewrite" => plan.signals.rewrite.push(rewrite_arg(&opt, v)?),
+        "grace" => plan.grace = seconds_arg(&opt, v)?,
+        "P" | "pause" => plan.pause = true,
+        "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
+        "syslog" => plan.log.syslog = true,
+        "metadata" => {
+            p.metadata = Some(if v == "-" {
+                Source::Stdin
+            } else {
+                Source::File(PathBuf::from(v))
+            })
+        }
+        "h" | "help" => p.print = Some(HELP.to_string()),
+        "V" | "version" => p.print = Some(super::version_line()),
+        "l" | "license" => p.print = Some("pidone is released under the MIT license.\n".into()),
+        _ => return Err(bad(format!("unknown option '{}'", opt))),
+    }
+    Ok(())
+}
+
+/// Defaults from the environment, before the options override them.
+fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
+    let plan = &mut p.plan;
+    if env.flag("TINI_SUBREAPER") || env.flag("PIDONE_SUBREAPER") {
+        plan.subreaper = true;
+    }
+    for name in ["TINI_VERBOSITY", "PIDONE_VERBOSITY"] {
+        if let Some(v) = env.get(name) {
+            plan.log.verbosity = verbosity_arg(name, v)?;
+        }
+    }
+    if env.flag("DUMB_INIT_DEBUG") {
+        plan.log.verbosity = plan.log.verbosity.max(2);
+    }
+    if env.flag("TINI_KILL_PROCESS_GROUP") || env.flag("PIDONE_PROCESS_GROUP") {
+        plan.signals.target = Target::Group;
+    }
+    if env.get("DUMB_INIT_SETSID") == Some("0") || env.flag("PIDONE_SINGLE_CHILD") {
+        plan.signals.target = Target::Child;
+        plan.signals.new_session = false;
+    }
+    if let Some(v) = env.get("PIDONE_PDEATHSIG") {
+        plan.pdeathsig = Some(signal_arg("PIDONE_PDEATHSIG", v)?);
+    }
+    if env.flag("PIDONE_WARN_REAP") {
+        plan.warn_reap = true;
+    }
+    if let Some(v) = env.get("PIDONE_REMAP_EXIT") {
+        for c in v.split(',').filter(|c| !c.trim().is_empty()) {
+            plan.remap_exit.push(exit_code_arg("PIDONE_REMAP_EXIT", c)?);
+        }
+    }
+    if let Some(v) = env.get("PIDONE_REWRITE") {
+        for r in v.split(',').filter(|r| !r.trim().is_empty()) {
+            plan.signals.rewrite.push(rewrite_arg("PIDONE_REWRITE", r)?);
+        }
+    }
+    if let Some(v) = env.get("PIDONE_GRACE") {
+        plan.grace = seconds_arg("PIDONE_GRACE", v)?;
+    }
+    if env.flag("PIDONE_PAUSE") {
+        plan.pause = true;
+    }
+    if let Some(v) = env.get("PIDONE_LOG_FILE") {
+        plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v));
+    }
+    if env.flag("PIDONE_SYSLOG") {
+        plan.log.syslog = true;
+    }
+    Ok(())
+}
+
+/// Split `args` (without the program name) into options and the command.
+pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Result<Request> {
+    let mut p = Parsed {
+        plan: Plan::new(personality),
+        metadata: None,
+        print: None,
+    };
+    apply_env(&mut p, env)?;
+
+    let mut i = 0;
+    while i < args.len() && p.print.is_none() {
+        let Some(arg) = args[i].to_str() else { break };
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        i += 1;
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let takes = WITH_VALUE.iter().any(|(_, l)| *l == name);
+            let value = if takes {
+                match inline {
+                    Some(v) => Some(v.to_string()),
+                    None => {
+                        let v = args.get(i).ok_or_else(|| bad(format!("--{} needs a value", name)))?;
+                        i += 1;
+                        Some(v.to_string_lossy().into_owned())
+                    }
+                }
+            } else if inline.is_some() {
+                return Err(bad(format!("--{} takes no value", name)));
+            } else {
+                None
+            };
+            apply(&mut p, name, value.as_deref())?;
+            continue;
+        }
+        // A cluster of short options: -sv, -p15, -e 3.
+        let cluster = &arg[1..];
+        for (pos, c) in cluster.char_indices() {
+            let takes = c != '\0' && WITH_VALUE.iter().any(|(s, _)| *s == c);
+            let name = c.to_string();
+            if takes {
+                let rest = &cluster[pos + c.len_utf8()..];
+                let value = if !rest.is_empty() {
+                    rest.to_string()
+                } else {
+                    let v = args.get(i).ok_or_else(|| bad(format!("-{} needs a value", c)))?;
+                    i += 1;
+                    v.to_string_lossy().into_owned()
+                };
+                apply(&mut p, &name, Some(&value))?;
+                break;
+            }
+            apply(&mut p, &name, None)?;
+        }
+    }
+
+    if let Some(text) = p.print {
+        return Ok(Request::Print(text));
+    }
+    let command: Vec<OsString> = args.get(i..).unwrap_or(&[]).to_vec();
+    let mut plan = p.plan;
+
+    if args.is_empty() || (p.metadata.is_some() && command.is_empty()) {
+        // Started as a zone's or machine's init with nothing to run: the
+        // command and everything else come from a metadata document.
+        let source = p.metadata.unwrap_or_else(|| match env.get("PIDONE_METADATA") {
+            Some("-") => Source::Stdin,
+            Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
+            _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
+        });
+        plan.personality = Personality::Metadata;
+        return Ok(Request::Metadata {
+            source,
+            base: Box::new(plan),
+        });
+    }
+    if p.metadata.is_some() {
+        return Err(bad("--metadata takes no command".into()));
+    }
+    if plan.pause {
+        if !command.is_empty() {
+            return Err(bad("--pause takes no command".into()));
+        }
+    } else if command.is_empty() {
+        return Err(bad("no command given".into()));
+    }
+    plan.command = command;
+    Ok(Request::Run(Box::new(plan)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    fn env(v: &[(&str, &str)]) -> Environ {
+        Environ(v.iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        plan_env(args, &[])
+    }
+
+    fn plan_env(args: &[&str], e: &[(&str, &str)]) -> Plan {
+        match parse(Personality::Tini, &os(args), &env(e)) {
+            Ok(Request::Run(p)) => *p,
+            other => panic!("{:?}", other),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        match parse(Personality::Tini, &os(args), &env(&[])) {
+            Err(e) => {
+                assert_eq!(e.code, 2);
+                e.message
+            }
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn stops_at_first_non_option_without_reordering() {
+        let p = plan(&["-s", "ls", "-l", "--", "-v"]);
+        assert_eq!(p.command, os(&["ls", "-l", "--", "-v"]));
+        assert!(p.subreaper);
+        assert_eq!(p.log.verbosity, 0);
+        assert_eq!(plan(&["--", "-v"]).command, os(&["-v"]));
+        assert_eq!(plan(&["-"]).command, os(&["-"]));
+    }
+
+    #[test]
+    fn clusters_values_and_long_forms() {
+        let p = plan(&["-svvw", "-p15", "-e", "3", "--remap-exit=4", "-r", "TERM:INT", "--rewrite", "USR1:0", "--grace", "0.5", "cmd"]);
+        assert!(p.subreaper && p.warn_reap);
+        assert_eq!(p.log.verbosity, 2);
+        assert_eq!(p.pdeathsig, Some(15));
+        assert_eq!(p.remap_exit, vec![3, 4]);
+        assert_eq!(p.signals.rewrite, vec![(15, 2), (10, 0)]);
+        assert_eq!(p.grace, Duration::from_millis(500));
+        assert_eq!(plan(&["-p", "SIGRTMIN+2", "x"]).pdeathsig, Some(36));
+        assert_eq!(plan(&["-g", "x"]).signals.target, Target::Group);
+        assert_eq!(plan(&["-g", "-c", "x"]).signals.target, Target::Child);
+    }
+
+    #[test]
+    fn bad_input_is_one_line_exit_2() {
+        assert!(err(&["-x", "cmd"]).contains("unknown option '-x'"));
+        assert!(err(&["--bogus", "cmd"]).contains("unknown option '--bogus'"));
+        assert!(err(&["-s"]).contains("no command"));
+        assert!(err(&["--"]).contains("no command"));
+        assert!(err(&["-p"]).contains("-p needs a value"));
+        assert!(err(&["-p", "NOPE", "x"]).contains("not a signal"));
+        assert!(err(&["-e", "256", "x"]).contains("exit code"));
+        assert!(err(&["-r", "TERM", "x"]).contains("FROM:TO"));
+        assert!(err(&["--grace", "-1", "x"]).contains("seconds"));
+        assert!(err(&["--subreaper=1", "x"]).contains("takes no value"));
+        assert!(err(&["-P", "x"]).contains("--pause takes no command"));
+        for e in [err(&["-x", "cmd"]), err(&["--"])] {
+            assert!(e.contains("--help") && !e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn help_version_pause_and_metadata() {
+        assert!(matches!(parse(Personality::Tini, &os(&["-h"]), &env(&[])), Ok(Request::Print(t)) if t.contains("Usage")));
+        assert!(matches!(parse(Personality::Tini, &os(&["--version"]), &env(&[])), Ok(Request::Print(t)) if t.starts_with("pidone version ") && t.contains(" - git.")));
+        assert!(plan(&["-P"]).pause);
+        match parse(Personality::Tini, &os(&[]), &env(&[])) {
+            Ok(Request::Metadata { source, .. }) => assert_eq!(source, Source::File(DEFAULT_METADATA.into())),
+            other => panic!("{:?}", other),
+        }
+        match parse(Personality::Tini, &os(&["-v", "--metadata", "-"]), &env(&[])) {
+            Ok(Request::Metadata { source, base }) => {
+                assert_eq!(source, Source::Stdin);
+                assert_eq!(base.log.verbosity, 1);
+            }
+            other => panic!("{:?}", other),
+        }
+        match parse(Personality::Tini, &os(&[]), &env(&[("PIDONE_METADATA", "/m.json")])) {
+            Ok(Request::Metadata { source, .. }) => assert_eq!(source, Source::File("/m.json".into())),
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn environment_defaults_and_overrides() {
+        let p = plan_env(&["x"], &[("TINI_SUBREAPER", "1"), ("TINI_VERBOSITY", "2"), ("TINI_KILL_PROCESS_GROUP", "1"), ("PIDONE_GRACE", "7"), ("PIDONE_REWRITE", "TERM:QUIT,HUP:0"), ("PIDONE_REMAP_EXIT", "1,2")]);
+        assert!(p.subreaper);
+        assert_eq!(p.log.verbosity, 2);
+        assert_eq!(p.signals.target, Target::Group);
+        assert_eq!(p.grace, Duration::from_secs(7));
+        assert_eq!(p.signals.rewrite, vec![(15, 3), (1, 0)]);
+        assert_eq!(p.remap_exit, vec![1, 2]);
+        assert_eq!(plan_env(&["--grace", "1", "x"], &[("PIDONE_GRACE", "7")]).grace, Duration::from_secs(1));
+        assert!(!plan_env(&["x"], &[("TINI_SUBREAPER", "")]).subreaper);
+    }
+
+    #[test]
+    fn dumb_init_personality() {
+        let p = match parse(Personality::DumbInit, &os(&["x"]), &env(&[])) {
+            Ok(Request::Run(p)) => p,
+            other => panic!("{:?}", other),
+        };
+        assert!(p.signals.new_session);
+        assert_eq!(p.signals.target, Target::Group);
+        let p = match parse(Personality::DumbInit, &os(&["x"]), &env(&[("DUMB_INIT_SETSID", "0")])) {
+            Ok(Request::Run(p)) => p,
+            other => panic!("{:?}", other),
+        };
+        assert!(!p.signals.new_session);
+        assert_eq!(p.signals.target, Target::Child);
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for args in [
+            vec!["-"], vec!["--="], vec!["-e"], vec!["-é"], vec!["--grace=nan", "x"], vec!["-r", ":", "x"],
+            vec!["-p", "RTMIN+99", "x"], vec!["---", "x"], vec!["-vpTERM", "x"],
+        ] {
+            let _ = parse(Personality::Tini, &os(&args), &env(&[]));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The `log` facade's one logger: warnings and errors on stderr as
+//! `pidone: LEVEL message`, every decision in a timestamped file, and
+//! optionally syslog. Never log environment values, only names.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::plan::LogPlan;
+
+/// Rotate the log file when it is over this size at start.
+const ROTATE_AT: u64 = 1 << 20;
+
+/// Target of the one line that says why pidone gave up; printed as FATAL.
+pub const FATAL: &str = "fatal";
+
+struct Logger {
+    stderr_level: LevelFilter,
+    file_level: LevelFilter,
+    file: Option<File>,
+    syslog: Option<Mutex<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>>,
+}
+
+fn level_name(record: &Record) -> &'static str {
+    if record.target() == FATAL {
+        return "FATAL";
+    }
+    match record.level() {
+        Level::Error => "ERROR",
+        Level::Warn => "WARN",
+        Level::Info => "INFO",
+        Level::Debug => "DEBUG",
+        Level::Trace => "TRACE",
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, m: &Metadata) -> bool {
+        m.level() <= self.stderr_level || m.level() <= self.file_level
+    }
+
+    fn log(&self, record: &Record) {
+        let level = record.level();
+        if level <= self.stderr_level {
+            // One write per line so lines from pidone and the command do
+            // not interleave mid-line.
+            let line = format!("pidone: {} {}\n", level_name(record), record.args());
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        if level <= self.file_level {
+            if let Some(mut f) = self.file.as_ref() {
+                let line = format!(
+                    "{} {} {}\n",
+                    timestamp(SystemTime::now()),
+                    level_name(record),
+                    record.args()
+                );
+                let _ = f.write_all(line.as_bytes());
+            }
+            if let Some(s) = &self.syslog {
+                if let Ok(mut s) = s.lock() {
+                    let msg = record.args().to_string();
+                    let _ = match level {
+                        Level::Error => s.err(msg),
+                        Level::Warn => s.warning(msg),
+                        Level::Info => s.info(msg),
+                        _ => s.debug(msg),
+                    };
+                }
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn filter(verbosity: u8) -> LevelFilter {
+    match verbosity {
+        0 => LevelFilter::Warn,
+        1 => LevelFilter::Info,
+        2 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+/// Open the log file: its directory created, mode 0600, appended,
+/// close-on-exec, rotated once when too big.
+fn open_file(path: &Path, rotate: bool) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir)?;
+        }
+    }
+    if rotate {
+        if let Ok(meta) = fs::metadata(path) {
+            if meta.len() > ROTATE_AT {
+                let mut old = path.as_os_str().to_owned();
+                old.push(".1");
+                fs::rename(path, old)?;
+            }
+        }
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Install the logger. Failing to open the log file or syslog is a
+/// warning, never a reason not to run the command.
+pub fn init(plan: &LogPlan) {
+    let stderr_level = filter(plan.verbosity);
+    let mut problems = Vec::new();
+    let file = plan.file.as_ref().and_then(|p| match open_file(p, plan.rotate) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            problems.push(format!("cannot open log file {}: {}", p.display(), e));
+            None
+        }
+    });
+    let syslog = if plan.syslog {
+        let formatter = syslog::Formatter3164 {
+            facility: syslog::Facility::LOG_DAEMON,
+            hostname: None,
+            process: "pidone".into(),
+            pid: std::process::id(),
+        };
+        match syslog::unix(formatter) {
+            Ok(l) => Some(Mutex::new(l)),
+            Err(e) => {
+                problems.push(format!("cannot reach syslog: {}", e));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let file_level = if file.is_some() || syslog.is_some() {
+        stderr_level.max(LevelFilter::Info)
+    } else {
+        LevelFilter::Off
+    };
+    let logger = Logger {
+        stderr_level,
+        file_level,
+        file,
+        syslog,
+    };
+    log::set_max_level(stderr_level.max(file_level));
+    if log::set_boxed_logger(Box::new(logger)).is_err() {
+        return;
+    }
+    for p in problems {
+        log::warn!("{}", p);
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        y,
+        m,
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (the well-known era-based conversion).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_utc_iso8601_with_millis() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(timestamp(t), "2023-11-14T22:13:20.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

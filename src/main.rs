@@ -1,0 +1,116 @@
+//! pidone: a small, statically linked PID-1 init.
+//!
+//! parse (cli/, metadata/) -> plan -> stages (setup/) -> supervise.
+//!
+//! `no_main`: Rust's own start-up sets SIGPIPE to SIG_IGN, which the
+//! command would then inherit; pidone must hand on exactly the signal
+//! dispositions it was given, so it takes over from the C `main`.
+#![cfg_attr(not(test), no_main)]
+
+use std::ffi::{CStr, OsString};
+use std::os::unix::ffi::OsStringExt;
+
+mod caps;
+mod cli;
+mod error;
+mod log;
+mod metadata;
+mod plan;
+mod setup;
+mod signals;
+mod spawn;
+mod status;
+mod supervise;
+
+use cli::Request;
+use error::Error;
+
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // First: no signal sent while pidone starts may be lost.
+    let inherited = signals::take_over();
+    sanitize_stdio();
+    let args = (0..argc.max(0) as usize)
+        .filter_map(|i| {
+            // SAFETY: the C runtime hands us argc valid C strings.
+            let p = unsafe { *argv.add(i) };
+            (!p.is_null()).then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+        })
+        .collect::<Vec<_>>();
+    let env = cli::Environ(std::env::vars_os().collect());
+    run(&args, &env, &inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) -> i32 {
+    let plan = match cli::parse(args, env) {
+        Ok(Request::Print(text)) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            return 0;
+        }
+        Ok(Request::Run(plan)) => *plan,
+        Ok(Request::Metadata { source, base }) => {
+            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    log::init(&base.log);
+                    return fatal(&e);
+                }
+            }
+        }
+        Err(e) => {
+            // A usage error: one line, before any logging is set up.
+            eprintln!("pidone: {}", e.message);
+            return e.code;
+        }
+    };
+
+    log::init(&plan.log);
+    for w in &plan.warnings {
+        ::log::warn!("{}", w);
+    }
+    for n in &plan.notes {
+        ::log::info!("{}", n);
+    }
+    setup::become_reaper(&plan);
+    let launch = match setup::prepare(&plan) {
+        Ok(l) => l,
+        Err(e) => return fatal(&e),
+    };
+    supervise::run(&plan, &launch, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// The one place an error becomes a log line and an exit code.
+fn fatal(e: &Error) -> i32 {
+    ::log::error!(target: log::FATAL, "{}", e);
+    e.code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Make sure descriptors 0, 1 and 2 are open, so nothing pidone opens
+/// lands on them by accident.
+fn sanitize_stdio() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: a valid array of three pollfd; zero timeout.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } <= 0 {
+        return;
+    }
+    for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // SAFETY: opening /dev/null onto the lowest free descriptor, which
+        // is the closed one.
+        unsafe {
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd >= 0 && fd != p.fd {
+                libc::dup2(fd, p.fd);
+                libc::close(fd);
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The plan: one plain value that says everything pidone will do.
+//!
+//! Every caller's dialect (tini-style options, `.dockerinit` flags, metadata
+//! documents, the kernel command line) is parsed into a `Plan`. Parsers never
+//! make system calls; the stages in `setup` apply the plan and never parse;
+//! `supervise` runs the command. Data flows one way.
+
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which caller dialect produced the plan; it picks defaults, not behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// `pidone`, `docker-init`, `tini`, `podman-init`, `catatonit`, `init`.
+    Tini,
+    /// Called as `dumb-init`: new session, signals to the group.
+    DumbInit,
+    /// Called as `/.dockerinit` by a classic Docker daemon.
+    DockerInit,
+    /// No command: everything comes from a metadata document.
+    Metadata,
+    /// PID 1 of a whole machine (`/init` of an initramfs).
+    Machine,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub personality: Personality,
+    /// argv of the command; empty only in pause mode.
+    pub command: Vec<OsString>,
+    /// `-P`: no command, reap until SIGTERM/SIGINT.
+    pub pause: bool,
+    pub env: Env,
+    /// `name`, `uid`, `name:group`, `uid:gid`, ... resolved by the user stage.
+    pub user: Option<String>,
+    /// Working directory of the command; a leading `~` is the user's home.
+    pub workdir: Option<PathBuf>,
+    /// Create the workdir (`mkdir -p`) when it is missing.
+    pub create_workdir: bool,
+    pub hostname: Option<String>,
+    pub network: Network,
+    pub console: Option<Console>,
+    pub helpers: Helpers,
+    pub restart: Restart,
+    pub signals: Signals,
+    /// Time the rest of the processes get between SIGTERM and SIGKILL once
+    /// the command has ended. Zero exits at once, like tini.
+    pub grace: Duration,
+    /// `-s`: become a child subreaper even when it is not needed.
+    pub subreaper: bool,
+    /// `-p SIG`: parent-death signal for pidone itself.
+    pub pdeathsig: Option<i32>,
+    /// `-w`: warn when reaping a process that is not the command.
+    pub warn_reap: bool,
+    /// `-e CODE`: exit codes turned into 0.
+    pub remap_exit: Vec<i32>,
+    pub log: LogPlan,
+    /// JSON record of the last run, rewritten after every run.
+    pub status_file: Option<PathBuf>,
+    /// Capabilities to drop from every set before the exec (classic Docker).
+    pub drop_caps: Option<Vec<u32>>,
+    /// Close descriptors >= 3 before the exec (classic Docker).
+    pub close_fds: bool,
+    /// Present when pidone is the init of a whole machine.
+    pub machine: Option<Machine>,
+    /// Things the parser noticed and skipped; logged once logging is up.
+    pub warnings: Vec<String>,
+    /// Decisions the parser made worth a line in the log (info level).
+    pub notes: Vec<String>,
+}
+
+/// The command's environment, built in this order: the inherited one (or the
+/// metadata defaults), then `set` in order, a later name replacing an earlier
+/// one in place.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Env {
+    /// Start from pidone's own environment.
+    pub inherit: bool,
+    /// When not inheriting, names of inherited variables to keep anyway
+    /// (`container` for classic Docker).
+    pub keep: Vec<String>,
+    /// Add the metadata defaults: PATH, HOME (the user's), HOSTNAME,
+    /// TERM=xterm in tty mode.
+    pub defaults: bool,
+    /// `NAME=value` entries, applied in order.
+    pub set: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    /// Bring `lo` up with 127.0.0.1/8 and ::1.
+    pub loopback: bool,
+    pub nics: Vec<Nic>,
+    pub routes: Vec<Route>,
+    pub resolvers: Vec<IpAddr>,
+    pub dns_search: Vec<String>,
+    /// Write /etc/hosts and /etc/resolv.conf (`pidone:hosts`, default true).
+    pub write_etc: bool,
+    /// How long the DHCP client tries before giving up.
+    pub dhcp_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nic {
+    /// Interface name; found by `mac` instead when that is given.
+    pub interface: Option<String>,
+    pub mac: Option<[u8; 6]>,
+    pub addrs: Vec<Cidr>,
+    /// `"ip": "dhcp"`.
+    pub dhcp: bool,
+    pub gateways: Vec<IpAddr>,
+    pub mtu: Option<u32>,
+    pub primary: bool,
+}
+
+/// An address with its prefix length, e.g. 10.0.0.2/24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub dst: Cidr,
+    /// None for an on-link route.
+    pub gateway: Option<IpAddr>,
+    pub linklocal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Console {
+    pub path: PathBuf,
+    /// New session with the console as controlling terminal.
+    pub tty: bool,
+    /// stdin from the console rather than /dev/null.
+    pub open_stdin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Helpers {
+    pub daemons: Vec<Helper>,
+    /// Kill them once the network is configured (`docker:noipmgmtd`).
+    pub kill_after_network: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Helper {
+    pub argv: Vec<OsString>,
+    pub pidfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    #[default]
+    No,
+    Always,
+    /// Restart on a non-zero exit, at most `max` times when given.
+    OnFailure { max: Option<u32> },
+}
+
+/// Where forwarded signals go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Only the command's process.
+    Child,
+    /// The command's whole process group.
+    Group,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signals {
+    pub target: Target,
+    /// Start the command in a new session (dumb-init); else its own group.
+    pub new_session: bool,
+    /// `-r FROM:TO`; TO = 0 drops the signal.
+    pub rewrite: Vec<(i32, i32)>,
+}
+
+impl Signals {
+    /// The signal to send for `sig` after rewrites; None when dropped.
+    pub fn rewritten(&self, sig: i32) -> Option<i32> {
+        let to = self
+            .rewrite
+            .iter()
+            .rev()
+            .find(|(from, _)| *from == sig)
+            .map_or(sig, |&(_, to)| to);
+        (to != 0).then_some(to)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPlan {
+    /// 0 = warnings and errors on stderr; each -v one level more.
+    pub verbosity: u8,
+    /// Timestamped log file; None for none.
+    pub file: Option<PathBuf>,
+    /// Rotate the file to `.1` when over 1 MiB at start.
+    pub rotate: bool,
+    /// Also send records to the syslog socket.
+    pub syslog: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// Mount /proc, /sys, /dev, ... (each skipped when already mounted).
+    pub mounts: bool,
+    /// Kernel modules to load before the network, dependencies first.
+    pub modules: Vec<String>,
+    pub root: Option<RootSwitch>,
+    pub power: PowerAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootSwitch {
+    pub device: PathBuf,
+    pub fstype: String,
+    pub options: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PowerAction {
+    #[default]
+    PowerOff,
+    Reboot,
+    Halt,
+}
+
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_LOG_FILE: &str = "/var/log/pidone.log";
+pub const DEFAULT_STATUS_FILE: &str = "/var/log/pidone.status";
+
+impl Plan {
+    /// The plan of a bare `pidone CMD`: tini's defaults.
+    pub fn new(personality: Personality) -> Plan {
+        let dumb = personality == Personality::DumbInit;
+        Plan {
+            personality,
+            command: Vec::new(),
+            pause: false,
+            env: Env {
+                inherit: true,
+                ..Env::default()
+            },
+            user: None,
+            workdir: None,
+            create_workdir: false,
+            hostname: None,
+            network: Network {
+                write_etc: true,
+                dhcp_timeout: Duration::from_secs(5),
+                ..Network::default()
+            },
+            console: None,
+            helpers: Helpers::default(),
+            restart: Restart::No,
+            signals: Signals {
+                target: if dumb { Target::Group } else { Target::Child },
+                new_session: dumb,
+                rewrite: if dumb {
+                    vec![
+                        (libc::SIGTSTP, libc::SIGSTOP),
+                        (libc::SIGTTIN, libc::SIGSTOP),
+                        (libc::SIGTTOU, libc::SIGSTOP),
+                    ]
+                } else {
+                    Vec::new()
+                },
+            },
+            grace: DEFAULT_GRACE,
+            subreaper: false,
+            pdeathsig: None,
+            warn_reap: false,
+            remap_exit: Vec::new(),
+            log: LogPlan {
+                verbosity: 0,
+                file: None,
+                rotate: false,
+                syslog: false,
+            },
+            status_file: None,
+            drop_caps: None,
+            close_fds: false,
+            machine: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_last_wins_and_zero_drops() {
+        let mut s = Plan::new(Personality::Tini).signals;
+        assert_eq!(s.rewritten(15), Some(15));
+        s.rewrite = vec![(15, 2), (15, 3), (10, 0)];
+        assert_eq!(s.rewritten(15), Some(3));
+        assert_eq!(s.rewritten(10), None);
+    }
+
+    #[test]
+    fn dumb_init_defaults() {
+        let p = Plan::new(Personality::DumbInit);
+        assert!(p.signals.new_session);
+        assert_eq!(p.signals.target, Target::Group);
+        assert_eq!(p.signals.rewritten(libc::SIGTTIN), Some(libc::SIGSTOP));
+    }
+}

@@ -1,0 +1,256 @@
+//! Signal names, and the one process-wide signal set-up of pidone.
+//!
+//! pidone blocks every signal and takes them one at a time with
+//! `sigtimedwait`. A blocked signal is queued even when its disposition is
+//! SIG_IGN, so pidone leaves the dispositions it inherited alone (the child
+//! inherits them unchanged through exec) — all but SIGCHLD, whose SIG_IGN
+//! would make the kernel discard exit statuses.
+//!
+//! Raw syscalls are used for the mask and the wait because libc hides
+//! signals 32-34 (musl and glibc reserve them for threads, which pidone
+//! has none of); a real-time signal sent there must be forwarded too.
+
+use std::time::Duration;
+
+/// Kernel sigset: one bit per signal 1..=64.
+pub type SigSet = u64;
+
+pub const ALL: SigSet = !0;
+
+pub fn bit(sig: i32) -> SigSet {
+    if (1..=64).contains(&sig) {
+        1u64 << (sig - 1)
+    } else {
+        0
+    }
+}
+
+/// What pidone inherited, to be handed on to the command unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct Inherited {
+    pub mask: SigSet,
+    /// SIGCHLD was ignored; pidone resets it for itself and the child gets
+    /// SIG_IGN back before the exec.
+    pub sigchld_ignored: bool,
+}
+
+fn sigprocmask(how: i32, set: Option<&SigSet>) -> SigSet {
+    let mut old: SigSet = 0;
+    let set_ptr = set.map_or(std::ptr::null(), |s| s as *const SigSet);
+    // SAFETY: both pointers are valid for 8 bytes, the kernel's sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            set_ptr,
+            &mut old as *mut SigSet,
+            8usize,
+        );
+    }
+    old
+}
+
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: SigSet,
+}
+
+fn sigaction(sig: i32, new: Option<&KernelSigaction>, old: Option<&mut KernelSigaction>) -> i32 {
+    let n = new.map_or(std::ptr::null(), |a| a as *const KernelSigaction);
+    let o = old.map_or(std::ptr::null_mut(), |a| a as *mut KernelSigaction);
+    // SAFETY: valid kernel sigaction layout for x86_64 and aarch64, or null.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, n, o, 8usize) as i32 }
+}
+
+fn set_disposition(sig: i32, handler: usize) {
+    let act = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    sigaction(sig, Some(&act), None);
+}
+
+/// Block every signal and make sure SIGCHLD statuses are kept. Called first
+/// thing, so no signal sent to pidone while it starts is lost.
+pub fn take_over() -> Inherited {
+    let mask = sigprocmask(libc::SIG_BLOCK, Some(&ALL));
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let mut sigchld_ignored = false;
+    if sigaction(libc::SIGCHLD, None, Some(&mut old)) == 0
+        && (old.handler == libc::SIG_IGN
+            || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
+    {
+        sigchld_ignored = old.handler == libc::SIG_IGN;
+        set_disposition(libc::SIGCHLD, libc::SIG_DFL);
+    }
+    Inherited {
+        mask,
+        sigchld_ignored,
+    }
+}
+
+/// In the child, before exec: give back exactly what pidone inherited.
+/// Async-signal-safe.
+pub fn restore_in_child(inherited: &Inherited) {
+    if inherited.sigchld_ignored {
+        set_disposition(libc::SIGCHLD, libc::SIG_IGN);
+    }
+    sigprocmask(libc::SIG_SETMASK, Some(&inherited.mask));
+}
+
+/// Wait for one of the signals in `set`; None on timeout. With no timeout
+/// pidone sleeps until a signal comes: no periodic wake-ups.
+pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
+    loop {
+        // SAFETY: siginfo_t is plain data; the kernel fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: pointers valid for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                &set as *const SigSet,
+                &mut info as *mut libc::siginfo_t,
+                ts_ptr,
+                8usize,
+            )
+        };
+        if r > 0 {
+            return Some(info);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Real-time signals as the kernel numbers them; libc's SIGRTMIN differs
+/// between C libraries, and pidone names them as users see them in
+/// `kill -l` (glibc: RTMIN = 34).
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
+/// Parse `TERM`, `SIGTERM`, `15`, `RTMIN+3`, `SIGRTMAX-1` (any case).
+/// `0` is accepted (it means "drop" in rewrites).
+pub fn parse(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return (0..=64).contains(&n).then_some(n);
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return offset(rest, RTMIN, 1).filter(|n| *n <= RTMAX);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return offset(rest, RTMAX, -1).filter(|n| *n >= RTMIN);
+    }
+    NAMES.iter().find(|(n, _)| *n == name).map(|&(_, s)| s)
+}
+
+fn offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let digits = if sign > 0 {
+        rest.strip_prefix('+')?
+    } else {
+        rest.strip_prefix('-')?
+    };
+    let n: i32 = digits.parse().ok()?;
+    (0..=30).contains(&n).then_some(base + sign * n)
+}
+
+/// `SIGTERM`, `SIGRTMIN+2`, or the number.
+pub fn name(sig: i32) -> String {
+    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
+        return format!("SIG{}", n);
+    }
+    if (RTMIN..=RTMAX).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - RTMIN);
+    }
+    sig.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_numbers_and_realtime() {
+        assert_eq!(parse("TERM"), Some(15));
+        assert_eq!(parse("sigterm"), Some(15));
+        assert_eq!(parse("SIGUSR1"), Some(10));
+        assert_eq!(parse("9"), Some(9));
+        assert_eq!(parse("0"), Some(0));
+        assert_eq!(parse("RTMIN"), Some(34));
+        assert_eq!(parse("SIGRTMIN+3"), Some(37));
+        assert_eq!(parse("RTMAX-1"), Some(63));
+        assert_eq!(parse("RTMIN+31"), None);
+        assert_eq!(parse("65"), None);
+        assert_eq!(parse("-1"), None);
+        assert_eq!(parse("BOGUS"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in 1..=64 {
+            assert_eq!(parse(&name(s)), Some(s), "{}", s);
+        }
+    }
+}
