@@ -1,5 +1,7 @@
 //! Metadata documents (SmartOS zone metadata, OCI image config) into a plan.
 
+pub mod net;
+
 use crate::cli::Source;
 use crate::error::{Error, Result, Stage};
 use crate::plan::Plan;
