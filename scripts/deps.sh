@@ -20,6 +20,7 @@ test)
 	want qemu-system-x86_64 qemu-system-x86
 	want cpio cpio
 	want readelf binutils
+	want depmod kmod
 	;;
 bench)
 	want tini-static tini

@@ -14,6 +14,7 @@ mod caps;
 mod cli;
 mod error;
 mod log;
+mod machine;
 mod metadata;
 mod plan;
 mod setup;
@@ -30,6 +31,9 @@ use error::Error;
 pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = signals::take_over();
+    if machine_mode() {
+        machine_main(&inherited);
+    }
     sanitize_stdio();
     let args = (0..argc.max(0) as usize)
         .filter_map(|i| {
@@ -80,6 +84,85 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         Err(e) => return fatal(&e),
     };
     supervise::run(&plan, &launch, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// PID 1 of a machine: nothing has mounted /proc yet (an initramfs's
+/// `/init`), or the kernel command line says `pidone.machine=1`.
+fn machine_mode() -> bool {
+    if std::process::id() != 1 {
+        return false;
+    }
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// The machine flow: early mounts, the kernel command line, metadata, then
+/// the usual stages and supervision; always ends the machine, never
+/// returns (PID 1 exiting panics the kernel).
+fn machine_main(inherited: &signals::Inherited) -> ! {
+    let mounts = setup::mounts::apply();
+    sanitize_stdio();
+    let cmdline = std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let parsed = match &mounts {
+        Ok(_) => cli::kernel::parse(&cmdline),
+        Err(e) => Err(e.clone()),
+    };
+    let (plan, early) = match parsed {
+        Ok(Request::Run(plan)) => (*plan, None),
+        Ok(Request::Metadata { source, base }) => {
+            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
+                Ok(mut plan) => {
+                    // The words after `--` serve when the document has no command.
+                    if plan.command.is_empty() && !plan.pause {
+                        plan.command = base.command.clone();
+                    }
+                    if plan.machine.is_none() {
+                        plan.machine = base.machine.clone();
+                    }
+                    (plan, None)
+                }
+                Err(e) => (*base, Some(e)),
+            }
+        }
+        Ok(Request::Print(_)) => (
+            cli::kernel::machine_plan(),
+            Some(Error::new(error::Stage::Usage, "nothing to run")),
+        ),
+        Err(e) => (cli::kernel::machine_plan(), Some(e)),
+    };
+    let power = plan.machine.as_ref().map(|m| m.power).unwrap_or_default();
+    log::init(&plan.log);
+    ::log::info!("machine mode");
+    if let Ok(r) = &mounts {
+        r.notes.iter().for_each(|n| ::log::info!("{}", n));
+        r.warnings.iter().for_each(|w| ::log::warn!("stage=mounts: {}", w));
+    }
+    if let Some(e) = early {
+        machine::end(fatal(&e), power);
+    }
+    for w in &plan.warnings {
+        ::log::warn!("{}", w);
+    }
+    for n in &plan.notes {
+        ::log::info!("{}", n);
+    }
+    machine::disable_cad();
+    let code = match setup::prepare(&plan) {
+        Ok(launch) => {
+            if plan.log.verbosity > 0 {
+                machine::mark("pidone: starting the command");
+            }
+            supervise::run(&plan, &launch, inherited)
+        }
+        Err(e) => fatal(&e),
+    };
+    machine::end(code, power)
 }
 
 #[cfg_attr(test, allow(dead_code))]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::plan::{Personality, Plan};
 
+pub mod kernel;
 pub mod tini;
 
 /// What the caller asked for.

@@ -1,5 +1,6 @@
 //! Metadata documents (SmartOS zone metadata, OCI image config) into a plan.
 
+pub mod machine;
 pub mod net;
 
 use crate::cli::Source;
@@ -21,6 +22,9 @@ pub fn read(source: &Source) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-pub fn parse(_doc: &[u8], _base: Plan) -> Result<Plan> {
+pub fn parse(doc: &[u8], mut base: Plan) -> Result<Plan> {
+    if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(doc) {
+        machine::apply(&obj, &mut base)?;
+    }
     Err(Error::new(Stage::Metadata, "metadata documents are not supported yet"))
 }
