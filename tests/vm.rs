@@ -135,7 +135,7 @@ impl Cpio {
 
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "wget", "hostname", "grep", "ls", "ip", "readlink", "test", "true", "false",
-    "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc",
+    "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc", "sort",
 ];
 
 /// The initramfs every boot starts from: pidone as /init, busybox, the
@@ -181,7 +181,7 @@ fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
     cmd.arg("-kernel").arg(&k.vmlinuz).arg("-initrd").arg(initrd);
     cmd.arg("-append").arg(format!("console=ttyS0 quiet panic=-1 {}", append));
     if net {
-        cmd.args(["-netdev", "user,id=vmnet0", "-device", "virtio-net-pci,netdev=vmnet0"]);
+        cmd.args(["-netdev", "user,id=vmnet0", "-device", "virtio-net-pci,netdev=vmnet0,romfile="]);
     } else {
         cmd.args(["-nic", "none"]);
     }
@@ -210,6 +210,12 @@ fn strip_escapes(s: &str) -> String {
             c => out.push(c),
         }
     }
+    // SeaBIOS ends its last line without a newline; the guest's first
+    // line would be glued to it.
+    if let Some(i) = out.find("Booting from ROM") {
+        let dots = out[i + 16..].chars().take_while(|c| *c == '.').count();
+        out.insert(i + 16 + dots, '\n');
+    }
     out
 }
 
@@ -237,7 +243,8 @@ impl Boot {
 }
 
 /// First boot: the command comes from the kernel command line after `--`;
-/// the mounts, hostname, the shutdown of a background process and the
+/// the mounts, hostname, modules (virtio-net with its dependencies, by
+/// name with `-` or `_`), the shutdown of a background process and the
 /// command's failing status are all checked in this one boot.
 #[test]
 fn command_from_kernel_command_line() {
@@ -251,6 +258,8 @@ grep " /dev/pts devpts " /proc/mounts | cut -d" " -f4 | tr ',' '\n' | grep -E '^
 echo "ptmx -> $(readlink /dev/ptmx)"
 echo "fd -> $(readlink /dev/fd) stdin -> $(readlink /dev/stdin)"
 echo "hostname: $(hostname)"
+echo "modules: $(grep -oE '^(virtio_pci|virtio_net|net_failover|failover) ' /proc/modules | sort | tr -d '\n')"
+echo "eth0: $(cat /sys/class/net/eth0/address)"
 echo "env: A=$A PATH=$PATH"
 ( trap 'echo "background: cleaned up"; exit 0' TERM; echo "background: running"; while :; do sleep 0.2; done ) &
 sleep 1
@@ -258,7 +267,11 @@ echo "cmd: exiting 7"
 exit 7
 "#;
     let initrd = initramfs(&scratch.0, &[("t/boot1.sh", script)]);
-    let b = boot(&initrd, "pidone.hostname=vm-one pidone.env=A=b pidone.grace=20 -- /bin/sh /t/boot1.sh", false);
+    let b = boot(
+        &initrd,
+        "pidone.hostname=vm-one pidone.env=A=b pidone.grace=20 pidone.modules=virtio_net,virtio-pci -- /bin/sh /t/boot1.sh",
+        true,
+    );
     b.assert_line("cmd: started");
     for m in ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/sys/fs/cgroup"] {
         b.assert_line(&format!("mount ok {}", m));
@@ -267,6 +280,8 @@ exit 7
     b.assert_line("ptmx -> pts/ptmx");
     b.assert_line("fd -> /proc/self/fd stdin -> /proc/self/fd/0");
     b.assert_line("hostname: vm-one");
+    b.assert_line("modules: failover net_failover virtio_net virtio_pci");
+    b.assert_line("eth0: 52:54:00:12:34:56");
     b.assert_line("env: A=b PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     b.assert_line("background: running");
     b.assert_line("cmd: exiting 7");
