@@ -28,6 +28,10 @@ bench)
 	want catatonit catatonit
 	want unshare util-linux
 	want ip iproute2
+	want qemu-system-x86_64 qemu-system-x86
+	want busybox busybox-static
+	want cpio cpio
+	want depmod kmod
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
@@ -44,7 +48,7 @@ if [ -n "$need_pkgs" ]; then
 	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
 fi
 
-if [ "$what" = test ] && [ -x scripts/kernel.sh ]; then
+if [ -x scripts/kernel.sh ]; then
 	sh scripts/kernel.sh
 fi
 exit 0

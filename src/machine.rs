@@ -11,9 +11,27 @@ use crate::plan::PowerAction;
 /// File systems with nothing to lose at power-off (memory-backed or
 /// virtual); every other writable mount is remounted read-only.
 const VOLATILE: &[&str] = &[
-    "rootfs", "ramfs", "tmpfs", "devtmpfs", "proc", "sysfs", "devpts", "cgroup", "cgroup2", "mqueue",
-    "securityfs", "debugfs", "tracefs", "pstore", "bpf", "configfs", "hugetlbfs", "efivarfs", "fusectl",
-    "binfmt_misc", "autofs",
+    "rootfs",
+    "ramfs",
+    "tmpfs",
+    "devtmpfs",
+    "proc",
+    "sysfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "mqueue",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "pstore",
+    "bpf",
+    "configfs",
+    "hugetlbfs",
+    "efivarfs",
+    "fusectl",
+    "binfmt_misc",
+    "autofs",
 ];
 
 /// Mount points of writable, non-volatile file systems in `/proc/mounts`
@@ -116,11 +134,12 @@ pub fn end(code: i32, power: PowerAction) -> ! {
     }
 }
 
-/// A line in the kernel log (timestamped by the kernel), for measuring
-/// pidone's share of the boot against the kernel's own lines.
+/// A line in the kernel log at info level (in `dmesg`, timestamped by the
+/// kernel, not on a quiet console): milestones to measure pidone's share
+/// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
     if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = f.write_all(text.as_bytes());
+        let _ = f.write_all(format!("<6>{}", text).as_bytes());
     }
 }
 

@@ -105,6 +105,7 @@ fn machine_mode() -> bool {
 /// returns (PID 1 exiting panics the kernel).
 fn machine_main(inherited: &signals::Inherited) -> ! {
     let mounts = setup::mounts::apply();
+    machine::mark("pidone: machine mode, early mounts done");
     sanitize_stdio();
     let cmdline = std::fs::read("/proc/cmdline")
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -155,9 +156,7 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     machine::disable_cad();
     let code = match setup::prepare(&plan) {
         Ok(launch) => {
-            if plan.log.verbosity > 0 {
-                machine::mark("pidone: starting the command");
-            }
+            machine::mark("pidone: starting the command");
             supervise::run(&plan, &launch, inherited)
         }
         Err(e) => fatal(&e),

@@ -28,7 +28,10 @@ struct Kernel {
 
 fn kernel() -> Kernel {
     let dir = repo().join(".cache/kernel");
-    let release = std::fs::read_to_string(dir.join("release")).unwrap_or_default().trim().to_string();
+    let release = std::fs::read_to_string(dir.join("release"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     assert!(
         !release.is_empty() && dir.join("vmlinuz").exists(),
         "no stock kernel in {}: run `sh scripts/kernel.sh` (or `make test`)",
@@ -50,7 +53,10 @@ struct Cpio {
 
 impl Cpio {
     fn new() -> Cpio {
-        Cpio { buf: Vec::new(), ino: 1 }
+        Cpio {
+            buf: Vec::new(),
+            ino: 1,
+        }
     }
 
     fn pad(&mut self) {
@@ -116,7 +122,11 @@ impl Cpio {
             .collect();
         entries.sort();
         for p in entries {
-            let name = format!("{}/{}", prefix, p.file_name().expect("name").to_string_lossy());
+            let name = format!(
+                "{}/{}",
+                prefix,
+                p.file_name().expect("name").to_string_lossy()
+            );
             if p.is_dir() {
                 self.dir(&name);
                 self.tree(&p, &name);
@@ -134,8 +144,9 @@ impl Cpio {
 }
 
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "wget", "hostname", "grep", "ls", "ip", "readlink", "test", "true", "false",
-    "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc", "sort",
+    "sh", "echo", "cat", "sleep", "wget", "hostname", "grep", "ls", "ip", "readlink", "test",
+    "true", "false", "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc",
+    "sort",
 ];
 
 /// The initramfs every boot starts from: pidone as /init, busybox, the
@@ -144,18 +155,32 @@ fn initramfs(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     require("busybox", "busybox-static");
     let k = kernel();
     let busybox = String::from_utf8(
-        Command::new("sh").args(["-c", "command -v busybox"]).output().expect("sh").stdout,
+        Command::new("sh")
+            .args(["-c", "command -v busybox"])
+            .output()
+            .expect("sh")
+            .stdout,
     )
     .expect("utf8");
     let bb = std::fs::read(busybox.trim()).expect("read busybox");
     let mut c = Cpio::new();
-    c.dir("dev").chardev("dev/console", 5, 1).chardev("dev/null", 1, 3);
+    c.dir("dev")
+        .chardev("dev/console", 5, 1)
+        .chardev("dev/null", 1, 3);
     c.dir("bin").file("bin/busybox", 0o755, &bb);
     for a in APPLETS {
         c.symlink(&format!("bin/{}", a), "busybox");
     }
-    c.file("init", 0o755, &std::fs::read(pidone()).expect("read pidone"));
-    c.dir("etc").dir("etc/pidone").dir("t").dir("lib").dir("lib/modules");
+    c.file(
+        "init",
+        0o755,
+        &std::fs::read(pidone()).expect("read pidone"),
+    );
+    c.dir("etc")
+        .dir("etc/pidone")
+        .dir("t")
+        .dir("lib")
+        .dir("lib/modules");
     let mods = format!("lib/modules/{}", k.release);
     c.dir(&mods).tree(&k.modules, &mods);
     for (name, text) in extra {
@@ -177,15 +202,35 @@ fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
     require("qemu-system-x86_64", "qemu-system-x86");
     let k = kernel();
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-no-reboot"]);
-    cmd.arg("-kernel").arg(&k.vmlinuz).arg("-initrd").arg(initrd);
-    cmd.arg("-append").arg(format!("console=ttyS0 quiet panic=-1 {}", append));
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+    ]);
+    cmd.arg("-kernel")
+        .arg(&k.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd);
+    cmd.arg("-append")
+        .arg(format!("console=ttyS0 quiet panic=-1 {}", append));
     if net {
-        cmd.args(["-netdev", "user,id=vmnet0", "-device", "virtio-net-pci,netdev=vmnet0,romfile="]);
+        cmd.args([
+            "-netdev",
+            "user,id=vmnet0",
+            "-device",
+            "virtio-net-pci,netdev=vmnet0,romfile=",
+        ]);
     } else {
         cmd.args(["-nic", "none"]);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn qemu");
     let out = wait_output(child, DEADLINE);
     Boot {
@@ -223,14 +268,29 @@ impl Boot {
     /// pidone ended the machine with `code` and QEMU exited by itself.
     fn assert_clean_end(&self, code: i32, how: &str) {
         assert!(
-            self.console.contains(&format!("pidone: exit status {}\n", code)),
+            self.console
+                .contains(&format!("pidone: exit status {}\n", code)),
             "no `pidone: exit status {}` on the console:\n{}",
             code,
             self.console
         );
-        assert!(!self.console.contains("Kernel panic"), "kernel panic:\n{}", self.console);
-        assert!(self.console.contains(how), "no {:?} from the kernel:\n{}", how, self.console);
-        assert_eq!(self.status, Some(0), "QEMU did not exit cleanly:\n{}", self.console);
+        assert!(
+            !self.console.contains("Kernel panic"),
+            "kernel panic:\n{}",
+            self.console
+        );
+        assert!(
+            self.console.contains(how),
+            "no {:?} from the kernel:\n{}",
+            how,
+            self.console
+        );
+        assert_eq!(
+            self.status,
+            Some(0),
+            "QEMU did not exit cleanly:\n{}",
+            self.console
+        );
     }
 
     fn has(&self, line: &str) -> bool {
@@ -238,7 +298,12 @@ impl Boot {
     }
 
     fn assert_line(&self, line: &str) {
-        assert!(self.has(line), "no line {:?} on the console:\n{}", line, self.console);
+        assert!(
+            self.has(line),
+            "no line {:?} on the console:\n{}",
+            line,
+            self.console
+        );
     }
 }
 
@@ -273,7 +338,16 @@ exit 7
         true,
     );
     b.assert_line("cmd: started");
-    for m in ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/sys/fs/cgroup"] {
+    for m in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/run",
+        "/tmp",
+        "/sys/fs/cgroup",
+    ] {
         b.assert_line(&format!("mount ok {}", m));
     }
     b.assert_line("gid=5 mode=620 ptmxmode=666");
@@ -286,9 +360,19 @@ exit 7
     b.assert_line("background: running");
     b.assert_line("cmd: exiting 7");
     b.assert_line("background: cleaned up");
-    let cleaned = b.console.find("background: cleaned up").expect("cleanup line");
-    let status = b.console.find("pidone: exit status 7").expect("status line");
-    assert!(cleaned < status, "cleanup after the status line:\n{}", b.console);
+    let cleaned = b
+        .console
+        .find("background: cleaned up")
+        .expect("cleanup line");
+    let status = b
+        .console
+        .find("pidone: exit status 7")
+        .expect("status line");
+    assert!(
+        cleaned < status,
+        "cleanup after the status line:\n{}",
+        b.console
+    );
     b.assert_clean_end(7, "reboot: Power down");
 }
 
@@ -297,7 +381,13 @@ exit 7
 #[test]
 fn bad_metadata_powers_off_with_125() {
     let scratch = Scratch::new("vm-badmeta");
-    let initrd = initramfs(&scratch.0, &[("etc/pidone/metadata.json", "{\"docker:cmd\": [\"/bin/true\"")]);
+    let initrd = initramfs(
+        &scratch.0,
+        &[(
+            "etc/pidone/metadata.json",
+            "{\"docker:cmd\": [\"/bin/true\"",
+        )],
+    );
     let b = boot(&initrd, "", false);
     assert!(
         b.console.contains("pidone: FATAL stage=metadata:"),
@@ -313,7 +403,11 @@ fn bad_metadata_powers_off_with_125() {
 fn missing_module_is_fatal_and_reboot_ends_the_machine() {
     let scratch = Scratch::new("vm-nomod");
     let initrd = initramfs(&scratch.0, &[]);
-    let b = boot(&initrd, "pidone.modules=virtio_net,no_such_mod pidone.poweroff=reboot -- /bin/true", false);
+    let b = boot(
+        &initrd,
+        "pidone.modules=virtio_net,no_such_mod pidone.poweroff=reboot -- /bin/true",
+        false,
+    );
     assert!(
         b.console
             .lines()
@@ -363,7 +457,10 @@ echo "fetched: $(wget -q -T 20 -O - http://10.0.2.2:{port}/file)"
         r#"{{"docker:cmd": ["/bin/sh", "/t/net.sh"], "sdc:hostname": "vm-net",
   "pidone:modules": ["virtio_pci", "virtio_net"], "sdc:nics": {nics}}}"#
     );
-    let initrd = initramfs(&scratch.0, &[("t/net.sh", &script), ("etc/pidone/metadata.json", &meta)]);
+    let initrd = initramfs(
+        &scratch.0,
+        &[("t/net.sh", &script), ("etc/pidone/metadata.json", &meta)],
+    );
     let b = boot(&initrd, "", true);
     b.assert_line("module: virtio_net");
     b.assert_line(&format!("addr: inet {}", expect_addr));
@@ -383,5 +480,9 @@ fn virtio_net_static_address() {
 
 #[test]
 fn virtio_net_dhcp() {
-    network_boot("vm-dhcp", r#"[{"interface": "eth0", "ip": "dhcp", "primary": true}]"#, "10.0.2.15/24");
+    network_boot(
+        "vm-dhcp",
+        r#"[{"interface": "eth0", "ip": "dhcp", "primary": true}]"#,
+        "10.0.2.15/24",
+    );
 }

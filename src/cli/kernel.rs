@@ -77,7 +77,10 @@ pub fn power_action(v: &str) -> Option<PowerAction> {
 fn bad(key: &str, v: &str, expected: &str) -> Error {
     Error::new(
         crate::error::Stage::Usage,
-        format!("kernel command line: {}={:?}: expected {}", key, v, expected),
+        format!(
+            "kernel command line: {}={:?}: expected {}",
+            key, v, expected
+        ),
     )
 }
 
@@ -130,10 +133,12 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     .min(3)
             }
             "grace" => {
-                plan.grace = super::tini::seconds_arg("pidone.grace", v).map_err(|_| bad("pidone.grace", v, "seconds"))?
+                plan.grace = super::tini::seconds_arg("pidone.grace", v)
+                    .map_err(|_| bad("pidone.grace", v, "seconds"))?
             }
             "poweroff" => {
-                machine.power = power_action(v).ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
+                machine.power = power_action(v)
+                    .ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
             }
             "modules" => machine
                 .modules
@@ -143,7 +148,9 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "root" if !v.is_empty() => root_dev = Some(v.to_string()),
             "rootfstype" if !v.is_empty() => fstype = v.to_string(),
             "rootflags" => flags = v.to_string(),
-            _ => plan.warnings.push(format!("kernel command line: ignored {:?}", w)),
+            _ => plan
+                .warnings
+                .push(format!("kernel command line: ignored {:?}", w)),
         }
     }
     machine.root = root_dev.map(|device| RootSwitch {
@@ -155,7 +162,8 @@ pub fn parse(cmdline: &str) -> Result<Request> {
     plan.command = it.map(OsString::from).collect();
 
     if metadata.is_none() && !plan.command.is_empty() {
-        plan.notes.push("command from the kernel command line".into());
+        plan.notes
+            .push("command from the kernel command line".into());
         return Ok(Request::Run(Box::new(plan)));
     }
     let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
@@ -182,7 +190,14 @@ mod tests {
     fn words_like_the_kernel() {
         assert_eq!(
             words("  console=ttyS0 pidone.env=\"A=b c\"  -- sh -c \"echo hi\"\n"),
-            vec!["console=ttyS0", "pidone.env=A=b c", "--", "sh", "-c", "echo hi"]
+            vec![
+                "console=ttyS0",
+                "pidone.env=A=b c",
+                "--",
+                "sh",
+                "-c",
+                "echo hi"
+            ]
         );
         assert!(words("").is_empty());
         assert_eq!(words("a \"\" b"), vec!["a", "", "b"]);
@@ -234,14 +249,21 @@ mod tests {
             other => panic!("{:?}", other),
         }
         match parse("console=ttyS0") {
-            Ok(Request::Metadata { source, .. }) => assert_eq!(source, Source::File(DEFAULT_METADATA.into())),
+            Ok(Request::Metadata { source, .. }) => {
+                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+            }
             other => panic!("{:?}", other),
         }
     }
 
     #[test]
     fn bad_values_are_errors() {
-        for c in ["pidone.poweroff=explode", "pidone.grace=-1", "pidone.grace=nan", "pidone.verbose=x"] {
+        for c in [
+            "pidone.poweroff=explode",
+            "pidone.grace=-1",
+            "pidone.grace=nan",
+            "pidone.verbose=x",
+        ] {
             let e = parse(c).expect_err(c);
             assert_eq!(e.code, 125, "{}", c);
             assert!(e.message.contains("pidone."), "{}", e.message);

@@ -86,8 +86,10 @@ pub fn apply(doc: &Map<String, Value>, plan: &mut Plan) -> Result<()> {
         return Ok(());
     }
     let Some(machine) = plan.machine.as_mut() else {
-        plan.warnings
-            .push(format!("{} ignored: pidone is not the init of a machine", present.join(", ")));
+        plan.warnings.push(format!(
+            "{} ignored: pidone is not the init of a machine",
+            present.join(", ")
+        ));
         return Ok(());
     };
     apply_to(doc, machine)
@@ -183,8 +185,11 @@ mod tests {
         if let Some(m) = p.machine.as_mut() {
             m.modules = vec!["virtio_net".into()];
         }
-        apply(&obj(r#"{"pidone:modules": ["virtio_pci", "virtio_net"], "pidone:root": null}"#), &mut p)
-            .expect("apply");
+        apply(
+            &obj(r#"{"pidone:modules": ["virtio_pci", "virtio_net"], "pidone:root": null}"#),
+            &mut p,
+        )
+        .expect("apply");
         let m = p.machine.expect("machine");
         assert_eq!(m.modules, vec!["virtio_net", "virtio_pci"]);
         assert!(m.root.is_none());

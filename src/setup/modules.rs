@@ -59,12 +59,20 @@ fn lookup<'a>(dep: &'a str, name: &str) -> Option<Entry<'a>> {
 /// The files to load for `wanted`, dependencies first, each once. A name
 /// missing from modules.dep is returned in the error side.
 fn order<'a>(dep: &'a str, wanted: &[String]) -> std::result::Result<Vec<&'a str>, String> {
-    fn visit<'a>(dep: &'a str, file: &'a str, seen: &mut Vec<&'a str>, out: &mut Vec<&'a str>, depth: u32) {
+    fn visit<'a>(
+        dep: &'a str,
+        file: &'a str,
+        seen: &mut Vec<&'a str>,
+        out: &mut Vec<&'a str>,
+        depth: u32,
+    ) {
         if seen.contains(&file) || depth > 64 {
             return;
         }
         seen.push(file);
-        let line = dep.lines().find_map(|l| l.strip_prefix(file)?.strip_prefix(':'));
+        let line = dep
+            .lines()
+            .find_map(|l| l.strip_prefix(file)?.strip_prefix(':'));
         if let Some(deps) = line {
             for d in deps.split_whitespace() {
                 visit(dep, d, seen, out, depth + 1);
@@ -93,13 +101,18 @@ fn release() -> String {
         if libc::uname(&mut u) != 0 {
             return String::new();
         }
-        std::ffi::CStr::from_ptr(u.release.as_ptr()).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
 /// Loaded already (as a module or built in with a /sys/module entry)?
 fn loaded(name: &str) -> bool {
-    Path::new("/sys/module").join(name).join("initstate").exists()
+    Path::new("/sys/module")
+        .join(name)
+        .join("initstate")
+        .exists()
         || Path::new("/sys/module").join(name).join("refcnt").exists()
 }
 
@@ -108,10 +121,15 @@ pub fn load(wanted: &[String]) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
+    let start = Instant::now();
     let dir = PathBuf::from("/lib/modules").join(release());
     let dep_path = dir.join("modules.dep");
-    let dep = std::fs::read_to_string(&dep_path)
-        .map_err(|e| Error::new(Stage::Modules, format!("cannot read {}: {}", dep_path.display(), e)))?;
+    let dep = std::fs::read_to_string(&dep_path).map_err(|e| {
+        Error::new(
+            Stage::Modules,
+            format!("cannot read {}: {}", dep_path.display(), e),
+        )
+    })?;
     let builtins = std::fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
 
     let mut modular = Vec::new();
@@ -128,7 +146,6 @@ pub fn load(wanted: &[String]) -> Result<()> {
             format!("module {} not found in {}", missing, dep_path.display()),
         )
     })?;
-    let start = Instant::now();
     let mut count = 0;
     for f in files {
         let name = name_of(f);
@@ -140,25 +157,42 @@ pub fn load(wanted: &[String]) -> Result<()> {
             count += 1;
         }
     }
-    log::info!(
+    let line = format!(
         "modules: {} loaded in {} us",
         count,
         start.elapsed().as_micros()
     );
+    crate::machine::mark(&format!("pidone: {}", line));
+    log::info!("{}", line);
     Ok(())
 }
 
 /// finit_module one file; Ok(false) when the kernel already had it.
 fn insert(path: &Path, name: &str) -> Result<bool> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::new(Stage::Modules, format!("module {}: cannot open {}: {}", name, path.display(), e)))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::new(
+            Stage::Modules,
+            format!("module {}: cannot open {}: {}", name, path.display(), e),
+        )
+    })?;
     let compressed = path
         .extension()
         .is_some_and(|x| x == "xz" || x == "zst" || x == "gz");
-    let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
+    let flags = if compressed {
+        MODULE_INIT_COMPRESSED_FILE
+    } else {
+        0
+    };
     // SAFETY: finit_module with an open descriptor, an empty NUL-terminated
     // parameter string and integer flags.
-    let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), flags) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
     if rc == 0 {
         log::info!("module {} loaded", name);
         return Ok(true);
@@ -201,13 +235,24 @@ kernel/drivers/gpu/drm/virtio/virtio-gpu.ko:
     #[test]
     fn names() {
         assert_eq!(name_of("kernel/drivers/net/virtio_net.ko.xz"), "virtio_net");
-        assert_eq!(name_of("kernel/drivers/gpu/drm/virtio/virtio-gpu.ko"), "virtio_gpu");
+        assert_eq!(
+            name_of("kernel/drivers/gpu/drm/virtio/virtio-gpu.ko"),
+            "virtio_gpu"
+        );
         assert_eq!(name_of("a.ko"), "a");
     }
 
     #[test]
     fn dependencies_first_each_once() {
-        let o = order(DEP, &["virtio-net".into(), "virtio_pci".into(), "net_failover".into()]).expect("order");
+        let o = order(
+            DEP,
+            &[
+                "virtio-net".into(),
+                "virtio_pci".into(),
+                "net_failover".into(),
+            ],
+        )
+        .expect("order");
         assert_eq!(
             o,
             vec![
@@ -218,24 +263,36 @@ kernel/drivers/gpu/drm/virtio/virtio-gpu.ko:
                 "kernel/drivers/virtio/virtio_pci.ko",
             ]
         );
-        assert_eq!(order(DEP, &["virtio_gpu".into()]).expect("gpu"), vec!["kernel/drivers/gpu/drm/virtio/virtio-gpu.ko"]);
+        assert_eq!(
+            order(DEP, &["virtio_gpu".into()]).expect("gpu"),
+            vec!["kernel/drivers/gpu/drm/virtio/virtio-gpu.ko"]
+        );
     }
 
     #[test]
     fn missing_is_named() {
-        assert_eq!(order(DEP, &["virtio_net".into(), "nosuch".into()]), Err("nosuch".to_string()));
+        assert_eq!(
+            order(DEP, &["virtio_net".into(), "nosuch".into()]),
+            Err("nosuch".to_string())
+        );
         assert_eq!(order("", &["x".into()]), Err("x".to_string()));
     }
 
     #[test]
     fn builtins() {
-        assert!(builtin("kernel/drivers/virtio/virtio.ko\nkernel/fs/ext4/ext4.ko\n", "ext4"));
+        assert!(builtin(
+            "kernel/drivers/virtio/virtio.ko\nkernel/fs/ext4/ext4.ko\n",
+            "ext4"
+        ));
         assert!(!builtin("kernel/fs/ext4/ext4.ko\n", "ext"));
     }
 
     #[test]
     fn cyclic_dep_file_terminates() {
         let dep = "a.ko: b.ko\nb.ko: a.ko\n";
-        assert_eq!(order(dep, &["a".into()]).expect("order"), vec!["b.ko", "a.ko"]);
+        assert_eq!(
+            order(dep, &["a".into()]).expect("order"),
+            vec!["b.ko", "a.ko"]
+        );
     }
 }

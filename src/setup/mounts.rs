@@ -23,7 +23,9 @@ struct Spec {
     mode: u32,
 }
 
-const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
 const NOSUID_NODEV: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
 
 const SPECS: &[Spec] = &[
@@ -111,7 +113,10 @@ pub struct Report {
 /// True when `path` is the root of a mount: on another device than its
 /// parent. Works before /proc exists (no mountinfo needed).
 fn is_mountpoint(path: &Path) -> bool {
-    let (Ok(me), Some(Ok(parent))) = (std::fs::metadata(path), path.parent().map(std::fs::metadata)) else {
+    let (Ok(me), Some(Ok(parent))) = (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) else {
         return false;
     };
     me.dev() != parent.dev()
@@ -126,7 +131,11 @@ pub fn apply() -> Result<Report> {
             r.notes.push(format!("{} already mounted", s.target));
             continue;
         }
-        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(s.mode).create(target) {
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(s.mode)
+            .create(target)
+        {
             let msg = format!("cannot create {}: {}", s.target, e);
             if s.vital {
                 return Err(Error::new(Stage::Mounts, msg));
@@ -134,8 +143,16 @@ pub fn apply() -> Result<Report> {
             r.warnings.push(msg);
             continue;
         }
-        match mount(Some(s.fstype), target, Some(s.fstype), s.flags, Some(s.data)) {
-            Ok(()) => r.notes.push(format!("mounted {} on {}", s.fstype, s.target)),
+        match mount(
+            Some(s.fstype),
+            target,
+            Some(s.fstype),
+            s.flags,
+            Some(s.data),
+        ) {
+            Ok(()) => r
+                .notes
+                .push(format!("mounted {} on {}", s.fstype, s.target)),
             Err(Errno::EBUSY) => r.notes.push(format!("{} busy: already mounted", s.target)),
             Err(e) => {
                 let msg = format!("cannot mount {} on {}: {}", s.fstype, s.target, e);
@@ -152,7 +169,8 @@ pub fn apply() -> Result<Report> {
             continue;
         }
         if let Err(e) = std::os::unix::fs::symlink(to, link) {
-            r.warnings.push(format!("cannot link {} to {}: {}", link, to, e));
+            r.warnings
+                .push(format!("cannot link {} to {}: {}", link, to, e));
         }
     }
     Ok(r)
@@ -167,12 +185,14 @@ fn ptmx(r: &mut Report) {
         return;
     }
     if !Path::new("/dev/pts/ptmx").exists() {
-        r.warnings.push("no /dev/pts/ptmx: leaving /dev/ptmx as it is".into());
+        r.warnings
+            .push("no /dev/pts/ptmx: leaving /dev/ptmx as it is".into());
         return;
     }
     let _ = std::fs::remove_file(link);
     if let Err(e) = std::os::unix::fs::symlink("pts/ptmx", link) {
-        r.warnings.push(format!("cannot link /dev/ptmx to pts/ptmx: {}", e));
+        r.warnings
+            .push(format!("cannot link /dev/ptmx to pts/ptmx: {}", e));
     }
 }
 

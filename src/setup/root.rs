@@ -73,7 +73,8 @@ pub fn switch(root: &RootSwitch) -> Result<()> {
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
         .stage(Stage::Root, || "cannot move the new root onto /".into())?;
     nix::unistd::chroot(".").stage(Stage::Root, || "chroot".into())?;
-    std::env::set_current_dir("/").map_err(|e| Error::new(Stage::Root, format!("chdir /: {}", e)))?;
+    std::env::set_current_dir("/")
+        .map_err(|e| Error::new(Stage::Root, format!("chdir /: {}", e)))?;
     log::info!("switched root to {}", root.device.display());
     Ok(())
 }
