@@ -12,10 +12,12 @@ use std::os::unix::ffi::OsStringExt;
 
 mod caps;
 mod cli;
+mod dhcp;
 mod error;
 mod log;
 mod machine;
 mod metadata;
+mod netlink;
 mod plan;
 mod setup;
 mod signals;
