@@ -325,6 +325,7 @@ echo "fd -> $(readlink /dev/fd) stdin -> $(readlink /dev/stdin)"
 echo "hostname: $(hostname)"
 echo "modules: $(grep -oE '^(virtio_pci|virtio_net|net_failover|failover) ' /proc/modules | sort | tr -d '\n')"
 echo "eth0: $(cat /sys/class/net/eth0/address)"
+echo "lo: $(ip -4 addr show lo | grep -o 'inet [0-9./]*')"
 echo "env: A=$A PATH=$PATH"
 ( trap 'echo "background: cleaned up"; exit 0' TERM; echo "background: running"; while :; do sleep 0.2; done ) &
 sleep 1
@@ -356,6 +357,7 @@ exit 7
     b.assert_line("hostname: vm-one");
     b.assert_line("modules: failover net_failover virtio_net virtio_pci");
     b.assert_line("eth0: 52:54:00:12:34:56");
+    b.assert_line("lo: inet 127.0.0.1/8");
     b.assert_line("env: A=b PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     b.assert_line("background: running");
     b.assert_line("cmd: exiting 7");

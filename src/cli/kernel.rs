@@ -91,6 +91,8 @@ pub fn machine_plan() -> Plan {
     // word as its environment: noise, not the command's environment.
     plan.env.inherit = false;
     plan.env.defaults = true;
+    // Nothing else brings `lo` up in a fresh machine.
+    plan.network.loopback = true;
     plan.machine = Some(Machine {
         mounts: true,
         modules: Vec::new(),
@@ -209,6 +211,7 @@ mod tests {
         assert_eq!(p.personality, Personality::Machine);
         assert_eq!(p.command, vec!["/bin/sh", "-c", "'exit", "3'"]);
         assert!(!p.env.inherit && p.env.defaults);
+        assert!(p.network.loopback);
         let m = p.machine.expect("machine");
         assert!(m.mounts);
         assert_eq!(m.power, PowerAction::PowerOff);
