@@ -20,6 +20,8 @@ test)
 	want qemu-system-x86_64 qemu-system-x86
 	want cpio cpio
 	want readelf binutils
+	want mkfs.ext4 e2fsprogs
+	want debugfs e2fsprogs
 	want depmod kmod
 	;;
 bench)

@@ -5,7 +5,7 @@
 #   vmlinuz                the kernel image
 #   release                its `uname -r`
 #   modules/lib/modules/R/ modules.dep and the few modules the tests load
-#                          (virtio_net and what it depends on)
+#                          (virtio_net, virtio_blk, ext4 and what they need)
 #
 # Idempotent: does nothing when .cache/kernel/release exists and its
 # modules are there. Uses `apt-get download` of the package that
@@ -13,13 +13,16 @@
 set -eu
 cd "$(dirname "$0")/.."
 out=.cache/kernel
-mods="virtio_net virtio_pci virtio_blk"
+mods="virtio_net virtio_pci virtio_blk ext4 crc32c_generic"
 
 if [ -s "$out/release" ] && [ -s "$out/vmlinuz" ]; then
 	r=$(cat "$out/release")
-	if [ -s "$out/modules/lib/modules/$r/modules.dep" ]; then
-		exit 0
-	fi
+	# Up to date when every wanted module is there (the list may grow).
+	ok=yes
+	for m in $mods; do
+		ls "$out/modules/lib/modules/$r/kernel" -R 2>/dev/null | grep -q "^$m\.ko" || ok=no
+	done
+	[ $ok = yes ] && [ -s "$out/modules/lib/modules/$r/modules.dep" ] && exit 0
 fi
 
 command -v apt-get >/dev/null || { echo "kernel.sh: apt-get is needed" >&2; exit 1; }
@@ -39,6 +42,8 @@ release=${pkg#linux-image-}
 
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp/deb" "$out.tmp/x"
+# apt's download user must be able to write there.
+chmod 777 "$out.tmp/deb"
 echo "kernel.sh: downloading $pkg" >&2
 (cd "$out.tmp/deb" && apt-get download -q "$pkg" >/dev/null)
 deb=$(ls "$out.tmp"/deb/*.deb)

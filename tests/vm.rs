@@ -199,6 +199,19 @@ struct Boot {
 /// Boot the stock kernel on `initrd` with `append` after the console
 /// settings; the console output and QEMU's exit status.
 fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
+    if net {
+        boot_with(
+            initrd,
+            append,
+            &["-netdev", "user,id=vmnet0", "-device", "virtio-net-pci,netdev=vmnet0,romfile="],
+        )
+    } else {
+        boot_with(initrd, append, &[])
+    }
+}
+
+/// Boot with extra QEMU arguments (devices).
+fn boot_with(initrd: &Path, append: &str, extra: &[&str]) -> Boot {
     require("qemu-system-x86_64", "qemu-system-x86");
     let k = kernel();
     let mut cmd = Command::new("qemu-system-x86_64");
@@ -218,16 +231,7 @@ fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
         .arg(initrd);
     cmd.arg("-append")
         .arg(format!("console=ttyS0 quiet panic=-1 {}", append));
-    if net {
-        cmd.args([
-            "-netdev",
-            "user,id=vmnet0",
-            "-device",
-            "virtio-net-pci,netdev=vmnet0,romfile=",
-        ]);
-    } else {
-        cmd.args(["-nic", "none"]);
-    }
+    cmd.args(["-nic", "none"]).args(extra);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -486,5 +490,77 @@ fn virtio_net_dhcp() {
         "vm-dhcp",
         r#"[{"interface": "eth0", "ip": "dhcp", "primary": true}]"#,
         "10.0.2.15/24",
+    );
+}
+
+/// A root switch (`pidone.root`, as `pidone:root` in metadata): the
+/// stock kernel's virtio-blk and ext4 modules, a disk made with
+/// `mkfs.ext4 -d`, the early mounts moved into it, the command run from
+/// it; at the end the disk is synced and remounted read-only, so the host
+/// finds the file the guest wrote and a clean file system.
+#[test]
+fn root_switch_to_a_virtio_disk() {
+    require("mkfs.ext4", "e2fsprogs");
+    require("debugfs", "e2fsprogs");
+    require("e2fsck", "e2fsprogs");
+    let scratch = Scratch::new("vm-root");
+    let tree = scratch.path("disk");
+    for d in ["bin", "proc", "sys", "dev", "run", "tmp", "t", "etc"] {
+        std::fs::create_dir_all(tree.join(d)).expect("mkdir");
+    }
+    let busybox = std::process::Command::new("sh")
+        .args(["-c", "command -v busybox"])
+        .output()
+        .expect("sh");
+    std::fs::copy(String::from_utf8_lossy(&busybox.stdout).trim(), tree.join("bin/busybox")).expect("busybox");
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).expect("symlink");
+    }
+    std::fs::write(tree.join("on-disk"), "yes, the disk\n").expect("write");
+    std::fs::write(
+        tree.join("t/root.sh"),
+        r#"
+echo "marker: $(cat /on-disk)"
+grep -q '^/dev/vda / ext4 rw' /proc/mounts && echo "root: ext4 rw"
+test -e /init || echo "initramfs: gone"
+grep -q ' /dev devtmpfs ' /proc/mounts && grep -q ' /dev/pts devpts ' /proc/mounts && grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts && echo "moved: ok"
+echo "written by the guest" > /from-guest
+"#,
+    )
+    .expect("script");
+    let img = scratch.path("disk.img");
+    let mk = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "vmroot", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg("32M")
+        .output()
+        .expect("mkfs.ext4");
+    assert!(mk.status.success(), "mkfs.ext4: {}", String::from_utf8_lossy(&mk.stderr));
+
+    let initrd = initramfs(&scratch.0, &[]);
+    let drive = format!("file={},format=raw,if=virtio", img.display());
+    let b = boot_with(
+        &initrd,
+        "pidone.modules=virtio_pci,virtio_blk,crc32c_generic,ext4 pidone.root=/dev/vda pidone.rootflags=noatime -- /bin/sh /t/root.sh",
+        &["-drive", &drive],
+    );
+    b.assert_line("marker: yes, the disk");
+    b.assert_line("root: ext4 rw");
+    b.assert_line("initramfs: gone");
+    b.assert_line("moved: ok");
+    b.assert_clean_end(0, "reboot: Power down");
+
+    let cat = std::process::Command::new("debugfs")
+        .args(["-R", "cat /from-guest"])
+        .arg(&img)
+        .output()
+        .expect("debugfs");
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "written by the guest\n", "file lost: not synced");
+    let fsck = std::process::Command::new("e2fsck").arg("-fn").arg(&img).output().expect("e2fsck");
+    assert!(
+        fsck.status.success(),
+        "file system not clean after power-off:\n{}",
+        String::from_utf8_lossy(&fsck.stdout)
     );
 }

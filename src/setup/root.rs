@@ -4,6 +4,7 @@
 //! command) sees the new root.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::mount::{mount, MsFlags};
 
@@ -35,8 +36,29 @@ fn flags_and_data(options: &str) -> (MsFlags, String) {
     (flags, data.join(","))
 }
 
+/// How long to wait for the root device to appear: a driver just loaded
+/// may register its disks a moment later.
+const DEVICE_WAIT: Duration = Duration::from_secs(10);
+
+fn wait_for(device: &Path) {
+    let start = Instant::now();
+    while !device.exists() && start.elapsed() < DEVICE_WAIT {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if start.elapsed() >= Duration::from_millis(10) {
+        log::info!(
+            "waited {} ms for {}",
+            start.elapsed().as_millis(),
+            device.display()
+        );
+    }
+}
+
 pub fn switch(root: &RootSwitch) -> Result<()> {
     let new = Path::new(NEW_ROOT);
+    if root.device.starts_with("/dev") {
+        wait_for(&root.device);
+    }
     std::fs::create_dir_all(new).stage(Stage::Root, || format!("cannot create {}", NEW_ROOT))?;
     let (flags, data) = flags_and_data(&root.options);
     mount(
