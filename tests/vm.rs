@@ -564,3 +564,70 @@ echo "written by the guest" > /from-guest
         String::from_utf8_lossy(&fsck.stdout)
     );
 }
+
+/// Ctrl-Alt-Del (QEMU's `sendkey ctrl-alt-delete` on the emulated
+/// keyboard) reaches pidone as SIGINT instead of rebooting the machine at
+/// once; pidone forwards it, the command cleans up, the machine powers off.
+#[test]
+fn ctrl_alt_del_is_a_graceful_shutdown() {
+    use std::os::unix::net::UnixStream;
+    use std::sync::{Arc, Mutex};
+    require("qemu-system-x86_64", "qemu-system-x86");
+    let scratch = Scratch::new("vm-cad");
+    let script = r#"
+trap 'echo "cmd: got SIGINT, cleaning up"; exit 130' INT
+echo "cmd: ready"
+while :; do sleep 0.2; done
+"#;
+    let initrd = initramfs(&scratch.0, &[("t/cad.sh", script)]);
+    let monitor = scratch.path("monitor.sock");
+    let k = kernel();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-no-reboot", "-nic", "none"]);
+    cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", monitor.display()));
+    cmd.arg("-kernel").arg(&k.vmlinuz).arg("-initrd").arg(&initrd);
+    cmd.arg("-append").arg("console=ttyS0 quiet panic=-1 -- /bin/sh /t/cad.sh");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn qemu");
+    let console = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let sink = console.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let start = std::time::Instant::now();
+    while !console.lock().expect("lock").contains("cmd: ready") {
+        if start.elapsed() > DEADLINE || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            panic!("the command never got ready:\n{}", console.lock().expect("lock"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The shell needs a moment to be in its loop with the trap set.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut m = UnixStream::connect(&monitor).expect("monitor");
+    m.write_all(b"sendkey ctrl-alt-delete\n").expect("sendkey");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("QEMU did not exit after Ctrl-Alt-Del:\n{}", console.lock().expect("lock"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = reader.join();
+    let b = Boot {
+        console: strip_escapes(&console.lock().expect("lock")),
+        status: status.code(),
+    };
+    b.assert_line("cmd: got SIGINT, cleaning up");
+    b.assert_clean_end(130, "reboot: Power down");
+}
