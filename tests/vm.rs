@@ -203,7 +203,12 @@ fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
         boot_with(
             initrd,
             append,
-            &["-netdev", "user,id=vmnet0", "-device", "virtio-net-pci,netdev=vmnet0,romfile="],
+            &[
+                "-netdev",
+                "user,id=vmnet0",
+                "-device",
+                "virtio-net-pci,netdev=vmnet0,romfile=",
+            ],
         )
     } else {
         boot_with(initrd, append, &[])
@@ -512,7 +517,11 @@ fn root_switch_to_a_virtio_disk() {
         .args(["-c", "command -v busybox"])
         .output()
         .expect("sh");
-    std::fs::copy(String::from_utf8_lossy(&busybox.stdout).trim(), tree.join("bin/busybox")).expect("busybox");
+    std::fs::copy(
+        String::from_utf8_lossy(&busybox.stdout).trim(),
+        tree.join("bin/busybox"),
+    )
+    .expect("busybox");
     for a in APPLETS {
         std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).expect("symlink");
     }
@@ -536,7 +545,11 @@ echo "written by the guest" > /from-guest
         .arg("32M")
         .output()
         .expect("mkfs.ext4");
-    assert!(mk.status.success(), "mkfs.ext4: {}", String::from_utf8_lossy(&mk.stderr));
+    assert!(
+        mk.status.success(),
+        "mkfs.ext4: {}",
+        String::from_utf8_lossy(&mk.stderr)
+    );
 
     let initrd = initramfs(&scratch.0, &[]);
     let drive = format!("file={},format=raw,if=virtio", img.display());
@@ -556,8 +569,16 @@ echo "written by the guest" > /from-guest
         .arg(&img)
         .output()
         .expect("debugfs");
-    assert_eq!(String::from_utf8_lossy(&cat.stdout), "written by the guest\n", "file lost: not synced");
-    let fsck = std::process::Command::new("e2fsck").arg("-fn").arg(&img).output().expect("e2fsck");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "written by the guest\n",
+        "file lost: not synced"
+    );
+    let fsck = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&img)
+        .output()
+        .expect("e2fsck");
     assert!(
         fsck.status.success(),
         "file system not clean after power-off:\n{}",
@@ -583,11 +604,29 @@ while :; do sleep 0.2; done
     let monitor = scratch.path("monitor.sock");
     let k = kernel();
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-m", "256", "-smp", "1", "-nographic", "-no-reboot", "-nic", "none"]);
-    cmd.arg("-monitor").arg(format!("unix:{},server=on,wait=off", monitor.display()));
-    cmd.arg("-kernel").arg(&k.vmlinuz).arg("-initrd").arg(&initrd);
-    cmd.arg("-append").arg("console=ttyS0 quiet panic=-1 -- /bin/sh /t/cad.sh");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-nic",
+        "none",
+    ]);
+    cmd.arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()));
+    cmd.arg("-kernel")
+        .arg(&k.vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd);
+    cmd.arg("-append")
+        .arg("console=ttyS0 quiet panic=-1 -- /bin/sh /t/cad.sh");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn qemu");
     let console = Arc::new(Mutex::new(String::new()));
     let mut stdout = child.stdout.take().expect("stdout");
@@ -598,14 +637,19 @@ while :; do sleep 0.2; done
             if n == 0 {
                 break;
             }
-            sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .expect("lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     let start = std::time::Instant::now();
     while !console.lock().expect("lock").contains("cmd: ready") {
         if start.elapsed() > DEADLINE || child.try_wait().expect("try_wait").is_some() {
             let _ = child.kill();
-            panic!("the command never got ready:\n{}", console.lock().expect("lock"));
+            panic!(
+                "the command never got ready:\n{}",
+                console.lock().expect("lock")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -619,7 +663,10 @@ while :; do sleep 0.2; done
         }
         if start.elapsed() > DEADLINE {
             let _ = child.kill();
-            panic!("QEMU did not exit after Ctrl-Alt-Del:\n{}", console.lock().expect("lock"));
+            panic!(
+                "QEMU did not exit after Ctrl-Alt-Del:\n{}",
+                console.lock().expect("lock")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::cli::kernel;
 use crate::error::{Error, Result, Stage};
-use crate::plan::{Machine, Plan, PowerAction, RootSwitch};
+use crate::plan::{Plan, PowerAction, RootSwitch};
 
 pub const MODULES: &str = "pidone:modules";
 pub const ROOT: &str = "pidone:root";
@@ -75,42 +75,46 @@ fn power(v: &Value) -> Result<PowerAction> {
         .ok_or_else(|| bad(POWEROFF, "\"poweroff\", \"reboot\" or \"halt\""))
 }
 
-/// Read the machine keys into `plan.machine`. Outside machine mode they
-/// mean nothing: a warning, not an error.
-pub fn apply(doc: &Map<String, Value>, plan: &mut Plan) -> Result<()> {
-    let present: Vec<&str> = [MODULES, ROOT, POWEROFF]
-        .into_iter()
-        .filter(|k| doc.contains_key(*k))
-        .collect();
-    if present.is_empty() {
-        return Ok(());
-    }
+/// Is `key` one of the machine keys?
+pub fn is_machine_key(key: &str) -> bool {
+    matches!(key, MODULES | ROOT | POWEROFF)
+}
+
+/// Apply one machine key to `plan.machine`. Outside machine mode the keys
+/// mean nothing: a warning, not an error. (The metadata parser calls this
+/// for each `pidone:` key that `is_machine_key`.)
+pub fn key(key: &str, v: &Value, plan: &mut Plan) -> Result<()> {
     let Some(machine) = plan.machine.as_mut() else {
         plan.warnings.push(format!(
             "{} ignored: pidone is not the init of a machine",
-            present.join(", ")
+            key
         ));
         return Ok(());
     };
-    apply_to(doc, machine)
-}
-
-fn apply_to(doc: &Map<String, Value>, machine: &mut Machine) -> Result<()> {
-    if let Some(v) = doc.get(MODULES) {
+    match key {
         // The document's modules come after those of the kernel command line.
-        for m in modules(v)? {
-            if !machine.modules.contains(&m) {
-                machine.modules.push(m);
+        MODULES => {
+            for m in modules(v)? {
+                if !machine.modules.contains(&m) {
+                    machine.modules.push(m);
+                }
             }
         }
-    }
-    if let Some(v) = doc.get(ROOT) {
-        if let Some(r) = root(v)? {
-            machine.root = Some(r);
+        ROOT => {
+            if let Some(r) = root(v)? {
+                machine.root = Some(r);
+            }
         }
+        POWEROFF => machine.power = power(v)?,
+        _ => {}
     }
-    if let Some(v) = doc.get(POWEROFF) {
-        machine.power = power(v)?;
+    Ok(())
+}
+
+/// Every machine key of a whole document, in the document's order.
+pub fn apply(doc: &Map<String, Value>, plan: &mut Plan) -> Result<()> {
+    for (k, v) in doc.iter().filter(|(k, _)| is_machine_key(k)) {
+        key(k, v, plan)?;
     }
     Ok(())
 }
@@ -172,6 +176,7 @@ mod tests {
     fn ignored_outside_a_machine() {
         let mut p = Plan::new(Personality::Metadata);
         apply(&obj(r#"{"pidone:poweroff": "halt", "other": 1}"#), &mut p).expect("apply");
+        assert!(is_machine_key("pidone:root") && !is_machine_key("pidone:grace"));
         assert!(p.machine.is_none());
         assert_eq!(p.warnings.len(), 1);
         let mut p = Plan::new(Personality::Metadata);
