@@ -461,7 +461,10 @@ fn network_boot(name: &str, nics: &str, expect_addr: &str) {
 echo "module: $(grep -o '^virtio_net ' /proc/modules)"
 ip -4 addr show eth0 | grep -o 'inet [0-9./]*' | sed 's/^/addr: /'
 ip -4 route show default | head -n 1 | sed 's/^/route: /'
-echo "fetched: $(wget -q -T 20 -O - http://10.0.2.2:{port}/file)"
+echo "hostname: $(hostname)"
+# (Debian's static busybox wget crashes with -q or -T here.)
+wget -O /tmp/fetched http://10.0.2.2:{port}/file 2>/dev/null
+echo "fetched: $(cat /tmp/fetched)"
 "#
     );
     let meta = format!(
@@ -476,6 +479,7 @@ echo "fetched: $(wget -q -T 20 -O - http://10.0.2.2:{port}/file)"
     b.assert_line("module: virtio_net");
     b.assert_line(&format!("addr: inet {}", expect_addr));
     b.assert_line("route: default via 10.0.2.2 dev eth0");
+    b.assert_line("hostname: vm-net");
     b.assert_line(&format!("fetched: {}", body));
     b.assert_clean_end(0, "reboot: Power down");
 }
