@@ -74,18 +74,29 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
     };
 
     log::init(&plan.log);
+    launch(&plan, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// From a plan to the command's end: shared by both flows, and never
+/// inlined, so the stages and the supervisor exist once in the binary.
+#[inline(never)]
+fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
     for w in &plan.warnings {
         ::log::warn!("{}", w);
     }
     for n in &plan.notes {
         ::log::info!("{}", n);
     }
-    setup::become_reaper(&plan);
-    let launch = match setup::prepare(&plan) {
+    setup::become_reaper(plan);
+    let launch = match setup::prepare(plan) {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    supervise::run(&plan, &launch, inherited)
+    if plan.machine.is_some() {
+        machine::mark("pidone: starting the command");
+    }
+    supervise::run(plan, &launch, inherited)
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -149,21 +160,8 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     if let Some(e) = early {
         machine::end(fatal(&e), power);
     }
-    for w in &plan.warnings {
-        ::log::warn!("{}", w);
-    }
-    for n in &plan.notes {
-        ::log::info!("{}", n);
-    }
     machine::disable_cad();
-    let code = match setup::prepare(&plan) {
-        Ok(launch) => {
-            machine::mark("pidone: starting the command");
-            supervise::run(&plan, &launch, inherited)
-        }
-        Err(e) => fatal(&e),
-    };
-    machine::end(code, power)
+    machine::end(launch(&plan, inherited), power)
 }
 
 #[cfg_attr(test, allow(dead_code))]
