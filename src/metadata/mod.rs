@@ -284,24 +284,22 @@ fn smartos_keys(
             "docker:open_stdin" => console(plan).open_stdin = boolean(k, v)?,
             "docker:noipmgmtd" => plan.helpers.kill_after_network = noipmgmtd(k, v)?,
             "sdc:hostname" => plan.hostname = non_empty(string(k, v)?),
-            "sdc:resolvers" => plan.network.resolvers = strings(
-                k,
-                v,
-                "an array of IP address strings",
-            )?
-            .iter()
-            .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| {
-                    bad(
-                        k,
-                        format!(
+            "sdc:resolvers" => {
+                plan.network.resolvers = strings(k, v, "an array of IP address strings")?
+                    .iter()
+                    .map(|s| {
+                        s.parse::<IpAddr>().map_err(|_| {
+                            bad(
+                                k,
+                                format!(
                             "{:?} is not an IP address; expected an array of IP address strings",
                             s
                         ),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?,
+                            )
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            }
             "docker:dnssearch" => {
                 plan.network.dns_search = strings(k, v, "an array of domain names")?
             }
@@ -359,7 +357,7 @@ fn oci_keys(
         .iter()
         .find_map(|name| root.get(*name).map(|v| (*name, v)));
     let config = match nested {
-        Some((name, Value::Object(m))) => m,
+        Some((_, Value::Object(m))) => m,
         Some((name, other)) => {
             return Err(bad(
                 name,
