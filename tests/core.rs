@@ -5,6 +5,7 @@
 //! command that makes the behaviour observable.
 mod common;
 use common::*;
+use std::os::fd::FromRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -961,4 +962,36 @@ fn verbose_logs_decisions_on_stderr() {
     let e = stderr(&o);
     assert!(e.lines().all(|l| l.starts_with("pidone: ")), "{}", e);
     assert!(e.contains("pidone: INFO started pid"), "{}", e);
+}
+
+#[test]
+fn sigpipe_from_pidones_own_write_is_not_forwarded() {
+    // pidone's stderr is a pipe nobody reads: its first log line raises
+    // SIGPIPE on pidone itself. That is not a signal for the command.
+    let sc = Scratch::new("core-ownpipe");
+    let (ready, log) = (sc.path("ready"), sc.path("log"));
+    let mut fds = [0; 2];
+    // SAFETY: a valid array for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: we own both ends; the read end is closed at once.
+    let write_end = unsafe {
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let mut c = as_pid1(
+        &[],
+        &["-v", "--", &tk(), "catch", &s(&ready), &s(&log), "15"],
+    );
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(write_end));
+    let child = c.spawn().expect("spawn");
+    let pid1 = pid1_of(child.id());
+    wait_for_file(&ready, LONG);
+    kill(pid1, libc::SIGUSR1);
+    wait_for_line(&log, "p 10", LONG);
+    kill(pid1, libc::SIGTERM);
+    let o = wait_output(child, LONG);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(lines(&log), ["p 10", "p 15"], "no SIGPIPE (13) forwarded");
 }
