@@ -153,6 +153,11 @@ pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure
     }
     let step = Step::from(msg[0]);
     let e = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    // The child is leaving: reap it here, so it is neither signalled by the
+    // shutdown nor reported as a stray zombie.
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
     Err(SpawnFailure {
         error: failure(launch, step, e),
     })
