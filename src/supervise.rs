@@ -256,6 +256,10 @@ impl Supervisor<'_> {
                     self.plan.grace.as_millis()
                 );
                 self.signal_rest(sig);
+                // A stopped process would sit on the signal until SIGKILL.
+                if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
+                    self.signal_rest(libc::SIGCONT);
+                }
             }
             None => log::info!("SIGTERM is dropped; waiting {} ms", self.plan.grace.as_millis()),
         }

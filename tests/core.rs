@@ -995,3 +995,47 @@ fn sigpipe_from_pidones_own_write_is_not_forwarded() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(lines(&log), ["p 10", "p 15"], "no SIGPIPE (13) forwarded");
 }
+
+#[test]
+fn stopped_background_process_is_woken_to_handle_sigterm() {
+    // A stopped process cannot act on SIGTERM: pidone follows it with
+    // SIGCONT (as systemd does), so the cleanup still runs in the grace.
+    let sc = Scratch::new("core-stopped");
+    let (ready, out) = (sc.path("ready"), sc.path("out"));
+    let script = r#""$0" daemon trap "$1" "$2" && kill -STOP $(cat "$1") && exit 4"#;
+    for pid1 in [true, false] {
+        let _ = std::fs::remove_file(&ready);
+        let _ = std::fs::remove_file(&out);
+        let args = [
+            "--grace",
+            "30",
+            "--",
+            "sh",
+            "-c",
+            script,
+            &tk(),
+            &s(&ready),
+            &s(&out),
+        ];
+        let o = run(
+            if pid1 {
+                as_pid1(&[], &args)
+            } else {
+                direct(&args)
+            },
+            LONG,
+        );
+        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+        assert_eq!(lines(&out), ["cleaned up"], "pid1 {}: {}", pid1, stderr(&o));
+        assert!(!stderr(&o).contains("SIGKILL"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn failed_exec_leaves_no_zombie_to_warn_about() {
+    // -w warns about reaped zombies; the child that failed to exec is
+    // pidone's own and must not show up as one.
+    let o = run(as_pid1(&[], &["-w", "pidone-core-no-such-command"]), LONG);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert_eq!(stderr_lines(&o).len(), 1, "{}", stderr(&o));
+}
