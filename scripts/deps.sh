@@ -12,6 +12,7 @@ want() { # want COMMAND PACKAGE
 case "$what" in
 test)
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static
@@ -26,6 +27,7 @@ bench)
 	want dumb-init dumb-init
 	want catatonit catatonit
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
