@@ -27,7 +27,6 @@ bench)
 	want dumb-init dumb-init
 	want catatonit catatonit
 	want unshare util-linux
-	want nsenter util-linux
 	want ip iproute2
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
