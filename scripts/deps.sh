@@ -12,6 +12,7 @@ want() { # want COMMAND PACKAGE
 case "$what" in
 test)
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static

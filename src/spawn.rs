@@ -103,6 +103,9 @@ pub fn describe(errno: i32) -> String {
 /// Start the command. Returns its pid.
 pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
     let prepared = prepare(launch);
+    if launch.new_session && launch.stdio.is_none() {
+        release_tty();
+    }
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is valid for two ints.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -150,6 +153,11 @@ pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure
     }
     let step = Step::from(msg[0]);
     let e = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    // The child is leaving: reap it here, so it is neither signalled by the
+    // shutdown nor reported as a stray zombie.
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
     Err(SpawnFailure {
         error: failure(launch, step, e),
     })
@@ -180,6 +188,32 @@ fn failure(launch: &Launch, step: Step, e: i32) -> Error {
         }
     };
     Error::new(stage, format!("{}: {}", what, describe(e)))
+}
+
+/// dumb-init's way: a terminal can be the controlling terminal of one
+/// session only, so pidone gives its own up, or the command's new session
+/// could not take it (TIOCSCTTY fails with EPERM). When the session leader
+/// lets go, the kernel sends SIGHUP and SIGCONT to the terminal's
+/// foreground group; if that is pidone's, they are pending now (blocked)
+/// and are taken here rather than forwarded to the command as if a user
+/// had sent them.
+fn release_tty() {
+    // SAFETY: terminal queries and ioctls on descriptor 0; the waits take
+    // only signals already pending (zero timeout).
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return;
+        }
+        let leader = libc::getsid(0) == libc::getpid();
+        let foreground = libc::tcgetpgrp(0) == libc::getpgrp();
+        if libc::ioctl(0, libc::TIOCNOTTY) != 0 || !(leader && foreground) {
+            return;
+        }
+    }
+    log::debug!("gave up the controlling terminal for the command's session");
+    for sig in [libc::SIGHUP, libc::SIGCONT] {
+        signals::wait(signals::bit(sig), Some(std::time::Duration::ZERO));
+    }
 }
 
 fn close(fd: RawFd) {

@@ -150,7 +150,7 @@ impl Supervisor<'_> {
                     log::info!("pid {} {}", pid, exit.describe());
                     return exit;
                 }
-            } else {
+            } else if !signals::self_inflicted(&info) {
                 self.forward(info.si_signo);
             }
         }
@@ -256,6 +256,10 @@ impl Supervisor<'_> {
                     self.plan.grace.as_millis()
                 );
                 self.signal_rest(sig);
+                // A stopped process would sit on the signal until SIGKILL.
+                if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
+                    self.signal_rest(libc::SIGCONT);
+                }
             }
             None => log::info!("SIGTERM is dropped; waiting {} ms", self.plan.grace.as_millis()),
         }
@@ -280,10 +284,11 @@ impl Supervisor<'_> {
             if left.is_zero() {
                 return false;
             }
-            match signals::wait(ALL, Some(left)).map(|i| i.si_signo) {
+            match signals::wait(ALL, Some(left)) {
                 None => return !self.reap().1,
-                Some(libc::SIGCHLD) => {}
-                Some(sig) => {
+                Some(i) if i.si_signo == libc::SIGCHLD || signals::self_inflicted(&i) => {}
+                Some(i) => {
+                    let sig = i.si_signo;
                     if let Some(to) = self.plan.signals.rewritten(sig) {
                         self.signal_rest(to);
                     }

@@ -146,10 +146,13 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     if env.flag("TINI_SUBREAPER") || env.flag("PIDONE_SUBREAPER") {
         plan.subreaper = true;
     }
-    for name in ["TINI_VERBOSITY", "PIDONE_VERBOSITY"] {
-        if let Some(v) = env.get(name) {
-            plan.log.verbosity = verbosity_arg(name, v)?;
-        }
+    // tini counts from 1 = fatal errors only, 2 = warnings, 3 = info,
+    // 4 = debug; pidone always shows warnings and counts from 0 = warnings.
+    if let Some(v) = env.get("TINI_VERBOSITY") {
+        plan.log.verbosity = verbosity_arg("TINI_VERBOSITY", v)?.saturating_sub(2);
+    }
+    if let Some(v) = env.get("PIDONE_VERBOSITY") {
+        plan.log.verbosity = verbosity_arg("PIDONE_VERBOSITY", v)?;
     }
     if env.flag("DUMB_INIT_DEBUG") {
         plan.log.verbosity = plan.log.verbosity.max(2);
@@ -279,6 +282,14 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
     if p.metadata.is_some() {
         return Err(bad("--metadata takes no command".into()));
     }
+    if plan.personality == Personality::DumbInit && !plan.signals.new_session {
+        // dumb-init rewrites TSTP/TTIN/TTOU to STOP only in setsid mode;
+        // its defaults lead the list, so rewrites given with -r stay.
+        let defaults = Plan::new(Personality::DumbInit).signals.rewrite;
+        if plan.signals.rewrite.starts_with(&defaults) {
+            plan.signals.rewrite.drain(..defaults.len());
+        }
+    }
     if plan.pause {
         if !command.is_empty() {
             return Err(bad("--pause takes no command".into()));
@@ -389,7 +400,7 @@ mod tests {
 
     #[test]
     fn environment_defaults_and_overrides() {
-        let p = plan_env(&["x"], &[("TINI_SUBREAPER", "1"), ("TINI_VERBOSITY", "2"), ("TINI_KILL_PROCESS_GROUP", "1"), ("PIDONE_GRACE", "7"), ("PIDONE_REWRITE", "TERM:QUIT,HUP:0"), ("PIDONE_REMAP_EXIT", "1,2")]);
+        let p = plan_env(&["x"], &[("TINI_SUBREAPER", "1"), ("TINI_VERBOSITY", "4"), ("TINI_KILL_PROCESS_GROUP", "1"), ("PIDONE_GRACE", "7"), ("PIDONE_REWRITE", "TERM:QUIT,HUP:0"), ("PIDONE_REMAP_EXIT", "1,2")]);
         assert!(p.subreaper);
         assert_eq!(p.log.verbosity, 2);
         assert_eq!(p.signals.target, Target::Group);
@@ -398,6 +409,11 @@ mod tests {
         assert_eq!(p.remap_exit, vec![1, 2]);
         assert_eq!(plan_env(&["--grace", "1", "x"], &[("PIDONE_GRACE", "7")]).grace, Duration::from_secs(1));
         assert!(!plan_env(&["x"], &[("TINI_SUBREAPER", "")]).subreaper);
+        // tini's own default (1) and its warnings level (2) are pidone's 0.
+        for (v, want) in [("0", 0), ("1", 0), ("2", 0), ("3", 1), ("5", 3)] {
+            assert_eq!(plan_env(&["x"], &[("TINI_VERBOSITY", v)]).log.verbosity, want, "{}", v);
+        }
+        assert_eq!(plan_env(&["x"], &[("PIDONE_VERBOSITY", "2")]).log.verbosity, 2);
     }
 
     #[test]
@@ -414,6 +430,15 @@ mod tests {
         };
         assert!(!p.signals.new_session);
         assert_eq!(p.signals.target, Target::Child);
+        // No setsid: TSTP/TTIN/TTOU go as they are (dumb-init -c), but a
+        // rewrite the caller gave stays.
+        assert!(p.signals.rewrite.is_empty());
+        let p = match parse(Personality::DumbInit, &os(&["-c", "-r", "TSTP:USR1", "x"]), &env(&[])) {
+            Ok(Request::Run(p)) => p,
+            other => panic!("{:?}", other),
+        };
+        assert_eq!(p.signals.rewritten(libc::SIGTSTP), Some(libc::SIGUSR1));
+        assert_eq!(p.signals.rewritten(libc::SIGTTIN), Some(libc::SIGTTIN));
     }
 
     #[test]
