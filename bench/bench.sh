@@ -65,9 +65,12 @@ rotate() {
 	done
 }
 
-median() { sort -n "$1" | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }
+# median FILE [COLUMN]
+median() { awk -v c="${2:-1}" '{print $c}' "$1" | sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }
 count() { wc -l <"$1" | tr -d ' '; }
 
+load() { cut -d' ' -f1 /proc/loadavg; }
+load0=$(load)
 elapsed0=$(date +%s)
 echo "bench: start + exit of /bin/true as PID 1 of a new pid namespace, $start_rounds x $start_runs runs each" >&2
 r=0
@@ -112,6 +115,7 @@ direct_start=$(median "$work/start.direct")
 for n in $names; do
 	median "$work/start.$n" >"$work/v.start.$n"
 	awk -v d="$direct_start" '{printf "%.0f\n", $1 - d}' "$work/v.start.$n" >"$work/v.over.$n"
+	median "$work/start.$n" 2 >"$work/v.cpu.$n"
 	median "$work/term.$n" >"$work/v.term.$n"
 	echo "$(count "$work/start.$n")" >"$work/v.nstart.$n"
 done
@@ -146,7 +150,7 @@ val() { if [ -f "$work/v.$1.$2" ]; then cat "$work/v.$1.$2"; else echo "—"; fi
 # pidone's value over the best (lowest) peer's.
 ratio() {
 	best=$(for n in tini-static dumb-init catatonit; do val "$1" "$n"; done |
-		awk '$1 ~ /^-?[0-9.]+$/ {if (b == "" || $1 < b) b = $1} END {print b}')
+		awk '$0 ~ /^-?[0-9.]+$/ {if (b == "" || $1 < b) b = $1} END {print b}')
 	mine=$(val "$1" pidone)
 	awk -v m="$mine" -v b="$best" 'BEGIN {
 		if (m !~ /^-?[0-9.]+$/ || b == "") print "—";
@@ -160,14 +164,17 @@ row() { # row FIGURE LABEL
 	printf ' %s |\n' "$(ratio "$1")"
 }
 
+load1=$(load)
+busy=$(awk -v a="$load0" -v b="$load1" -v n="$(nproc)" 'BEGIN {print (a > n || b > n) ? 1 : 0}')
 machine="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
 {
-	echo "Machine: $machine; $(date -u +%Y-%m-%d). Medians; ratio = pidone ÷ best of tini-static, dumb-init, catatonit (lower is better)."
+	echo "Machine: $machine; load average $load0 → $load1; $(date -u +%Y-%m-%d). Medians; ratio = pidone ÷ best of tini-static, dumb-init, catatonit (lower is better)."
 	echo
 	echo "| figure | direct (no init) | pidone | tini-static | dumb-init | catatonit | pidone vs best peer |"
 	echo "|---|---|---|---|---|---|---|"
 	row start "start + exit of \`/bin/true\` as PID 1, µs/run ($(val nstart pidone) runs each)"
 	row over "… overhead over direct, µs"
+	row cpu "… CPU time of PID 1 and the command (wait4 rusage), µs/run"
 	row term "SIGTERM → command traps it and exits → init gone, µs"
 	row wake "wake-ups (context switches) in ${idle_secs} idle s"
 	row rss "resident memory while idle (VmRSS), KiB"
@@ -176,4 +183,7 @@ machine="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 
 	row zomb "… zombies left"
 } >"$out/latest.md"
 cat "$out/latest.md"
+if [ "$busy" = 1 ]; then
+	echo "bench: WARNING: the machine was busy (load average $load0 at the start, $load1 at the end, $(nproc) CPUs): wall times are inflated and noisy; the CPU-time row suffers least" >&2
+fi
 echo "bench: done in $(( $(date +%s) - elapsed0 )) s; table in $out/latest.md" >&2

@@ -4,8 +4,7 @@
 //! envp, the candidate paths), so the child only makes system calls.
 //!
 //! The child is started vfork-style: `clone(CLONE_VM | CLONE_VFORK)` on a
-//! stack borrowed from the parent's frame, as musl's and glibc's
-//! `posix_spawn` do. It shares pidone's memory, so no page tables are
+//! stack of its own, as musl's and glibc's `posix_spawn` do. It shares pidone's memory, so no page tables are
 //! copied and no copy-on-write faults follow, and pidone is suspended until
 //! the child has exec'd or exited. That suspension is what makes the
 //! sharing safe (pidone has no threads and no signal handlers), and it
@@ -97,8 +96,18 @@ pub fn describe(errno: i32) -> String {
 /// (a few hundred bytes of frames), so this is a wide margin.
 const CHILD_STACK: usize = 32 * 1024;
 
+/// The child's stack. A static rather than a buffer in pidone's frame:
+/// Rust probes every page of a large frame, which made all 32 KiB
+/// resident; here only the page or two the child touches are. One child
+/// at a time uses it: pidone has no threads, and clone returns only once
+/// the previous child has exec'd or exited.
 #[repr(C, align(16))]
-struct Stack([u8; CHILD_STACK]);
+struct Stack(std::cell::UnsafeCell<[u8; CHILD_STACK]>);
+
+// SAFETY: used by one vfork child at a time, as said above.
+unsafe impl Sync for Stack {}
+
+static STACK: Stack = Stack(std::cell::UnsafeCell::new([0; CHILD_STACK]));
 
 /// What the parent shares with its vfork-style child.
 struct Shared<'a> {
@@ -133,12 +142,12 @@ pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure
         inherited,
         failed: None,
     };
-    let mut stack = std::mem::MaybeUninit::<Stack>::uninit();
-    // SAFETY: the stack grows down from the end of `stack`, which outlives
-    // the child's use of it: clone returns only after the child has exec'd
-    // or exited (CLONE_VFORK). SIGCHLD is the exit signal, as for fork.
+    // SAFETY: the child's stack grows down from the end of STACK, which
+    // nothing else uses meanwhile; `shared` outlives the child's use of it,
+    // since clone returns only after the child has exec'd or exited
+    // (CLONE_VFORK). SIGCHLD is the exit signal, as for fork.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
+        let top = STACK.0.get().cast::<u8>().add(CHILD_STACK);
         libc::clone(
             child_entry,
             top.cast(),
