@@ -28,6 +28,8 @@ bench)
 	want catatonit catatonit
 	want unshare util-linux
 	want ip iproute2
+	want cc "gcc libc6-dev"
+	want strip binutils
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

@@ -67,7 +67,10 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
 
 /// Parse a whole command line: `args[0]` is the program name.
 pub fn parse(args: &[OsString], env: &Environ) -> Result<Request> {
-    let argv0 = args.first().map(OsString::as_os_str).unwrap_or(OsStr::new("pidone"));
+    let argv0 = args
+        .first()
+        .map(OsString::as_os_str)
+        .unwrap_or(OsStr::new("pidone"));
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
         Personality::DockerInit => tini::parse(Personality::DockerInit, rest, env),

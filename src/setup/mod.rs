@@ -111,7 +111,10 @@ pub fn become_reaper(plan: &Plan) {
     if let Some(sig) = plan.pdeathsig {
         // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::warn!("cannot set the parent-death signal: {}", std::io::Error::last_os_error());
+            log::warn!(
+                "cannot set the parent-death signal: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
