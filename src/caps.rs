@@ -18,7 +18,9 @@ struct CapData {
 const CAP_V3: u32 = 0x2008_0522;
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Remove the capabilities from the bounding set and the ambient set.
@@ -26,14 +28,25 @@ fn errno() -> i32 {
 pub fn drop_bounding(caps: &[u32]) -> Result<(), i32> {
     for &cap in caps {
         // SAFETY: prctl with integer arguments.
-        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        // EINVAL: the kernel does not know this capability; nothing to drop.
-        if r != 0 && errno() != libc::EINVAL {
-            return Err(errno());
+        unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong,
+                cap as libc::c_ulong,
+                0,
+                0,
+            );
+        }
+        // Only what is there needs dropping: an engine that already took a
+        // capability away (SETPCAP included) must not make this fail.
+        // 0: not in the set; -1 (EINVAL): the kernel does not know it.
+        // SAFETY: as above.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) } != 1 {
+            continue;
         }
         // SAFETY: as above.
-        unsafe {
-            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_LOWER as libc::c_ulong, cap as libc::c_ulong, 0, 0);
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+            return Err(errno());
         }
     }
     Ok(())
@@ -41,10 +54,20 @@ pub fn drop_bounding(caps: &[u32]) -> Result<(), i32> {
 
 /// Remove the capabilities from the effective, permitted and inheritable sets.
 pub fn drop_sets(caps: &[u32]) -> Result<(), i32> {
-    let mut hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: header and two data structs, as _LINUX_CAPABILITY_VERSION_3 wants.
-    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(errno());
     }
     for &cap in caps {
