@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::{Environ, Request};
+use crate::caps::cap_number;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{Cidr, Console, Nic, Personality, Plan, DEFAULT_LOG_FILE};
 
@@ -75,61 +76,9 @@ const DEFAULT_DROP: &[&str] = &[
     "NET_ADMIN",
 ];
 
-/// Capability names by number, as in linux/capability.h.
-const CAP_NAMES: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// Every capability number a kernel may know; the caps module skips the
 /// ones this kernel does not.
 const ALL_CAPS: std::ops::RangeInclusive<u32> = 0..=63;
-
-/// The number of a capability name: any case, with or without `CAP_`.
-pub fn cap_number(name: &str) -> Option<u32> {
-    let upper = name.trim().to_ascii_uppercase();
-    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
-    CAP_NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
