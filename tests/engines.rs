@@ -286,13 +286,7 @@ fn assert_ok(o: &Output) {
 /// Run a bundle whose command waits for the host to ping it, then prints
 /// `script`'s output. Returns (output, pinged).
 fn run_networked(bundle: &Bundle, ns: &Netns) -> (Output, bool) {
-    let child = bundle.start();
-    let ready = bundle.rootfs.path("tmp/ready");
-    let start = Instant::now();
-    while !ready.exists() {
-        assert!(start.elapsed() < DEADLINE, "the command never signalled it was ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = wait_ready(bundle.start(), &bundle.rootfs.path("tmp/ready"));
     let pinged = ns.ping();
     std::fs::write(bundle.rootfs.path("tmp/done"), "").expect("done");
     (wait_output(child, DEADLINE), pinged)
@@ -529,8 +523,7 @@ fn runc_dockerinit_supervises_reaps_and_forwards() {
         echo zombies=$z; echo pid=$$; trap 'echo got TERM; exit 0' TERM; touch /tmp/ready; \
         while :; do sleep 0.05; done";
     let b = Bundle::new("sup", &dockerinit_args(&["-privileged"], script), None, true);
-    let child = b.start();
-    wait_for_file(&b.rootfs.path("tmp/ready"), DEADLINE);
+    let child = wait_ready(b.start(), &b.rootfs.path("tmp/ready"));
     let k = Command::new("runc").arg("--root").arg(&b.state).args(["kill", &b.id, "TERM"]).status().expect("runc kill");
     assert!(k.success());
     let o = wait_output(child, DEADLINE);
@@ -546,7 +539,8 @@ fn runc_dockerinit_supervises_reaps_and_forwards() {
 /// `podman` with private storage, runc, cgroupfs and no rlimits: what this
 /// kind of host needs, set up for the test only (CONTAINERS_CONF).
 struct Podman {
-    dir: Scratch,
+    /// Short (podman refuses a runroot over 50 characters), under /tmp.
+    dir: PathBuf,
 }
 
 impl Podman {
@@ -554,9 +548,11 @@ impl Podman {
         require("podman", "podman");
         require("runc", "runc");
         require_root();
-        let dir = Scratch::new(&format!("pdk-podman-{}", name));
+        let dir = PathBuf::from(format!("/tmp/pdk-{}-{}", std::process::id(), name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("podman dir");
         std::fs::write(
-            dir.path("containers.conf"),
+            dir.join("containers.conf"),
             "[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
         )
         .expect("containers.conf");
@@ -565,9 +561,9 @@ impl Podman {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", self.dir.path("containers.conf"));
-        c.arg("--root").arg(self.dir.path("storage"));
-        c.arg("--runroot").arg(self.dir.path("run"));
+        c.env("CONTAINERS_CONF", self.dir.join("containers.conf"));
+        c.arg("--root").arg(self.dir.join("s"));
+        c.arg("--runroot").arg(self.dir.join("r"));
         c
     }
 
@@ -586,8 +582,24 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rm", "--all", "--force"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let _ = sh(&format!("umount -R {} 2>/dev/null", self.dir.path("storage").display()));
+        let _ = sh(&format!("umount -R {0}/s {0}/r 2>/dev/null; rm -rf {0}", self.dir.display()));
     }
+}
+
+/// Wait for the command inside to say it is ready; fail at once, with its
+/// output, when the engine exits first.
+fn wait_ready(child: Child, file: &std::path::Path) -> Child {
+    let mut child = child;
+    let start = Instant::now();
+    while !file.exists() {
+        if child.try_wait().expect("try_wait").is_some() {
+            let o = child.wait_with_output().expect("output");
+            panic!("exited before it was ready: {:?}\n{}\n{}", o.status, stdout(&o), stderr(&o));
+        }
+        assert!(start.elapsed() < DEADLINE, "{} did not appear", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 fn init_form() -> Vec<String> {
@@ -648,8 +660,7 @@ fn podman_stop(bind: bool) {
     let script = "trap 'echo got TERM; exit 0' TERM; touch /tmp/ready; while :; do sleep 0.05; done";
     let mut c = p.run_cmd(&name, &rootfs, &form, &podman_args(bind, &["sh", "-c", script]));
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = c.spawn().expect("podman run");
-    wait_for_file(&rootfs.path("tmp/ready"), DEADLINE);
+    let child = wait_ready(c.spawn().expect("podman run"), &rootfs.path("tmp/ready"));
     let start = Instant::now();
     let stop = run(
         {
