@@ -12,9 +12,11 @@ use std::os::unix::ffi::OsStringExt;
 
 mod caps;
 mod cli;
+mod dhcp;
 mod error;
 mod log;
 mod metadata;
+mod netlink;
 mod plan;
 mod setup;
 mod signals;
