@@ -736,3 +736,39 @@ fn podman_dockerinit_bind_tolerates_flags_and_drops_caps() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("/bin"), "{}", stdout(&o));
 }
+
+#[test]
+fn podman_dockerinit_bind_closes_inherited_descriptors() {
+    // podman --preserve-fds 1 hands fd 3 to the init. The classic
+    // personality closes it before the command; tini's form keeps it.
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let p = Podman::new("fds");
+    let rootfs = Rootfs::new("pfds");
+    let file = std::fs::File::open("/proc/self/status").expect("a file to pass");
+    let fd = file.as_raw_fd();
+    let script = "if [ -e /proc/self/fd/3 ]; then echo fd3 open; else echo fd3 closed; fi";
+    for (bind, want) in [(true, "fd3 closed\n"), (false, "fd3 open\n")] {
+        let form = if bind { bind_form() } else { init_form() };
+        let name = tag(if bind { "fdsb" } else { "fdsi" });
+        let mut c = p.cmd();
+        c.args(["run", "--rm", "--runtime", "runc", "--network", "none", "--preserve-fds", "1", "--name", &name]);
+        c.args(&form);
+        c.arg("--rootfs").arg(rootfs.root());
+        c.args(podman_args(bind, &["sh", "-c", script]));
+        // SAFETY: dup2 in the forked child before exec.
+        unsafe {
+            c.pre_exec(move || {
+                // dup2 onto itself would keep close-on-exec.
+                let r = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = run(c, DEADLINE);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), want, "bind form: {}", bind);
+    }
+}
