@@ -17,22 +17,73 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// Every capability runc 1.1 knows (0..=40); the bundles grant them all so
 /// that what pidone drops is visible.
 const CAPS: &[&str] = &[
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
     "CHECKPOINT_RESTORE",
 ];
 
 /// What classic Docker dropped from unprivileged containers (engines.md).
 const CLASSIC_DROP: &[&str] = &[
-    "SETPCAP", "SYS_MODULE", "SYS_RAWIO", "SYS_PACCT", "SYS_ADMIN", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-    "SYS_TTY_CONFIG", "MKNOD", "AUDIT_WRITE", "AUDIT_CONTROL", "MAC_OVERRIDE", "MAC_ADMIN", "NET_ADMIN",
+    "SETPCAP",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "NET_ADMIN",
 ];
 
 fn cap_bit(name: &str) -> u64 {
-    1u64 << CAPS.iter().position(|c| *c == name).expect("known capability")
+    1u64 << CAPS
+        .iter()
+        .position(|c| *c == name)
+        .expect("known capability")
 }
 
 /// The capabilities a container can be given here: the test's own
@@ -65,14 +116,22 @@ impl Rootfs {
         require("busybox", "busybox-static");
         let scratch = Scratch::new(&format!("pdk-{}", name));
         let root = scratch.path("rootfs");
-        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "run", "var/log", "srv", "root"] {
+        for d in [
+            "bin", "etc", "proc", "sys", "dev", "tmp", "run", "var/log", "srv", "root",
+        ] {
             std::fs::create_dir_all(root.join(d)).expect("mkdir");
         }
         let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
         let busybox = busybox.trim();
         std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(root.join("bin/busybox")).arg("--list").output().expect("busybox --list");
-        for applet in stdout(&list).lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        let list = Command::new(root.join("bin/busybox"))
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in stdout(&list)
+            .lines()
+            .filter(|a| !a.is_empty() && *a != "busybox")
+        {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
         }
         std::fs::write(
@@ -80,8 +139,11 @@ impl Rootfs {
             "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
         )
         .expect("passwd");
-        std::fs::write(root.join("etc/group"), "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n")
-            .expect("group");
+        std::fs::write(
+            root.join("etc/group"),
+            "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n",
+        )
+        .expect("group");
         std::fs::write(root.join(".dockerinit"), "").expect("mount point");
         std::fs::write(root.join("etc/not-executable"), "#!/bin/sh\n").expect("file");
         Rootfs { scratch }
@@ -114,12 +176,23 @@ impl Netns {
             k,
         };
         let peer = format!("pdkc{}x{}", k, id);
-        let _ = sh(&format!("ip netns del {0} 2>/dev/null; ip link del {1} 2>/dev/null", ns.name, ns.host_if));
+        let _ = sh(&format!(
+            "ip netns del {0} 2>/dev/null; ip link del {1} 2>/dev/null",
+            ns.name, ns.host_if
+        ));
         must(&format!("ip netns add {}", ns.name));
-        must(&format!("ip link add {} type veth peer name {}", ns.host_if, peer));
+        must(&format!(
+            "ip link add {} type veth peer name {}",
+            ns.host_if, peer
+        ));
         must(&format!("ip link set {} netns {}", peer, ns.name));
         must(&format!("ip -n {} link set {} name eth0", ns.name, peer));
-        must(&format!("ip addr add {} dev {} && ip link set {} up", ns.gateway_cidr(), ns.host_if, ns.host_if));
+        must(&format!(
+            "ip addr add {} dev {} && ip link set {} up",
+            ns.gateway_cidr(),
+            ns.host_if,
+            ns.host_if
+        ));
         ns
     }
 
@@ -141,7 +214,11 @@ impl Netns {
 
     /// As LXC did for Docker before 0.7.2: the address already on eth0.
     fn preconfigure(&self) {
-        must(&format!("ip -n {0} addr add {1} dev eth0 && ip -n {0} link set eth0 up", self.name, self.cidr()));
+        must(&format!(
+            "ip -n {0} addr add {1} dev eth0 && ip -n {0} link set eth0 up",
+            self.name,
+            self.cidr()
+        ));
     }
 
     fn path(&self) -> String {
@@ -154,13 +231,20 @@ impl Netns {
 
     fn ping(&self) -> bool {
         require("ping", "iputils-ping");
-        (0..5).any(|_| sh(&format!("ping -c 1 -W 2 {}", self.addr())).status.success())
+        (0..5).any(|_| {
+            sh(&format!("ping -c 1 -W 2 {}", self.addr()))
+                .status
+                .success()
+        })
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = sh(&format!("ip link del {} 2>/dev/null; ip netns del {}", self.host_if, self.name));
+        let _ = sh(&format!(
+            "ip link del {} 2>/dev/null; ip netns del {}",
+            self.host_if, self.name
+        ));
     }
 }
 
@@ -181,7 +265,8 @@ impl Bundle {
         must(&format!("cd {} && runc spec", dir.display()));
         let path = dir.join("config.json");
         let mut c: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json"))
+                .expect("json");
         c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
         c["hostname"] = serde_json::json!("pdk");
         let p = &mut c["process"];
@@ -198,16 +283,25 @@ impl Bundle {
                 .filter(|(i, _)| have & (1 << i) != 0)
                 .map(|(_, c)| format!("CAP_{}", c))
                 .collect();
-            for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+            for set in [
+                "bounding",
+                "effective",
+                "permitted",
+                "inheritable",
+                "ambient",
+            ] {
                 p["capabilities"][set] = serde_json::json!(all);
             }
         }
-        c["mounts"].as_array_mut().expect("mounts").push(serde_json::json!({
-            "destination": "/.dockerinit",
-            "type": "bind",
-            "source": pidone(),
-            "options": ["bind", "ro"],
-        }));
+        c["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(serde_json::json!({
+                "destination": "/.dockerinit",
+                "type": "bind",
+                "source": pidone(),
+                "options": ["bind", "ro"],
+            }));
         if let Some(ns) = netns {
             for n in c["linux"]["namespaces"].as_array_mut().expect("namespaces") {
                 if n["type"] == "network" {
@@ -226,7 +320,9 @@ impl Bundle {
     fn command(&self) -> Command {
         let mut cmd = Command::new("runc");
         cmd.arg("--root").arg(&self.state);
-        cmd.args(["run", "--bundle"]).arg(&self.rootfs.scratch.0).arg(&self.id);
+        cmd.args(["run", "--bundle"])
+            .arg(&self.rootfs.scratch.0)
+            .arg(&self.id);
         cmd
     }
 
@@ -236,7 +332,9 @@ impl Bundle {
 
     fn start(&self) -> Child {
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.spawn().expect("runc run")
     }
 }
@@ -276,11 +374,21 @@ fn cap_line(out: &str, set: &str) -> u64 {
 const CAPS_SCRIPT: &str = "grep ^Cap /proc/self/status";
 
 fn assert_no_warnings(o: &Output) {
-    assert!(!stderr(o).contains("WARN"), "unexpected warnings:\n{}", stderr(o));
+    assert!(
+        !stderr(o).contains("WARN"),
+        "unexpected warnings:\n{}",
+        stderr(o)
+    );
 }
 
 fn assert_ok(o: &Output) {
-    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// Run a bundle whose command waits for the host to ping it, then prints
@@ -294,7 +402,10 @@ fn run_networked(bundle: &Bundle, ns: &Netns) -> (Output, bool) {
 
 /// Waits for the host, then runs `then`.
 fn waiting(then: &str) -> String {
-    format!("touch /tmp/ready; while [ ! -e /tmp/done ]; do sleep 0.05; done; {}", then)
+    format!(
+        "touch /tmp/ready; while [ ! -e /tmp/done ]; do sleep 0.05; done; {}",
+        then
+    )
 }
 
 // ---------------------------------------------------------------- runc
@@ -304,7 +415,10 @@ fn runc_0_5_gateway_user_and_env_flags() {
     let ns = Netns::new(5);
     ns.preconfigure();
     let script = "id -u; echo \"A=$A B=$B container=$container\"";
-    let args = dockerinit_args(&["-g", &ns.gateway(), "-u", "app", "-e", "A=1", "-e", "B=2"], script);
+    let args = dockerinit_args(
+        &["-g", &ns.gateway(), "-u", "app", "-e", "A=1", "-e", "B=2"],
+        script,
+    );
     let b = Bundle::new("v05", &args, Some(&ns), true);
     let o = b.run();
     assert_ok(&o);
@@ -312,14 +426,30 @@ fn runc_0_5_gateway_user_and_env_flags() {
     let out = stdout(&o);
     assert!(out.contains("1000\n"), "runs as app:\n{}", out);
     assert!(out.contains("A=1 B=2 container=lxc"), "{}", out);
-    assert!(ns.ip("route show default").contains(&format!("via {} dev eth0", ns.gateway())), "default route");
+    assert!(
+        ns.ip("route show default")
+            .contains(&format!("via {} dev eth0", ns.gateway())),
+        "default route"
+    );
 }
 
 #[test]
 fn runc_0_6_workdir_is_created_and_entered() {
     let ns = Netns::new(6);
     ns.preconfigure();
-    let args = dockerinit_args(&["-g", &ns.gateway(), "-u", "app", "-e", "A=1", "-w", "/srv/app/data"], "pwd; id -u");
+    let args = dockerinit_args(
+        &[
+            "-g",
+            &ns.gateway(),
+            "-u",
+            "app",
+            "-e",
+            "A=1",
+            "-w",
+            "/srv/app/data",
+        ],
+        "pwd; id -u",
+    );
     let b = Bundle::new("v06", &args, Some(&ns), true);
     let o = b.run();
     assert_ok(&o);
@@ -332,19 +462,41 @@ fn runc_0_6_workdir_is_created_and_entered() {
 fn runc_0_7_2_address_on_eth0_and_privileged() {
     let ns = Netns::new(72);
     let args = dockerinit_args(
-        &["-g", &ns.gateway(), "-u", "root", "-w", "/", "-i", &ns.cidr(), "-privileged"],
+        &[
+            "-g",
+            &ns.gateway(),
+            "-u",
+            "root",
+            "-w",
+            "/",
+            "-i",
+            &ns.cidr(),
+            "-privileged",
+        ],
         &waiting(CAPS_SCRIPT),
     );
     let b = Bundle::new("v072", &args, Some(&ns), true);
     let (o, pinged) = run_networked(&b, &ns);
     assert_ok(&o);
     assert_no_warnings(&o);
-    assert!(pinged, "the host could not ping {}:\n{}", ns.addr(), stderr(&o));
-    assert!(ns.ip("route show default").contains(&format!("via {} dev eth0", ns.gateway())));
+    assert!(
+        pinged,
+        "the host could not ping {}:\n{}",
+        ns.addr(),
+        stderr(&o)
+    );
+    assert!(ns
+        .ip("route show default")
+        .contains(&format!("via {} dev eth0", ns.gateway())));
     assert!(ns.ip("link show lo").contains("UP"), "lo is up");
     let all = host_caps();
     for set in ["Bnd", "Eff", "Prm"] {
-        assert_eq!(cap_line(&stdout(&o), set) & all, all, "-privileged keeps every capability in Cap{}", set);
+        assert_eq!(
+            cap_line(&stdout(&o), set) & all,
+            all,
+            "-privileged keeps every capability in Cap{}",
+            set
+        );
     }
 }
 
@@ -352,7 +504,18 @@ fn runc_0_7_2_address_on_eth0_and_privileged() {
 fn runc_0_7_3_mtu_and_classic_capability_drop() {
     let ns = Netns::new(73);
     let args = dockerinit_args(
-        &["-g", &ns.gateway(), "-u", "root", "-w", "/", "-i", &ns.cidr(), "-mtu", "1400"],
+        &[
+            "-g",
+            &ns.gateway(),
+            "-u",
+            "root",
+            "-w",
+            "/",
+            "-i",
+            &ns.cidr(),
+            "-mtu",
+            "1400",
+        ],
         &waiting(CAPS_SCRIPT),
     );
     let b = Bundle::new("v073", &args, Some(&ns), true);
@@ -360,14 +523,33 @@ fn runc_0_7_3_mtu_and_classic_capability_drop() {
     assert_ok(&o);
     assert_no_warnings(&o);
     assert!(pinged, "ping {}", ns.addr());
-    assert!(ns.ip("link show eth0").contains("mtu 1400"), "{}", ns.ip("link show eth0"));
-    let dropped: u64 = CLASSIC_DROP.iter().map(|c| cap_bit(c)).fold(0, |a, b| a | b);
+    assert!(
+        ns.ip("link show eth0").contains("mtu 1400"),
+        "{}",
+        ns.ip("link show eth0")
+    );
+    let dropped: u64 = CLASSIC_DROP
+        .iter()
+        .map(|c| cap_bit(c))
+        .fold(0, |a, b| a | b);
     let kept = host_caps() & !dropped;
     let out = stdout(&o);
     for set in ["Bnd", "Eff", "Prm", "Inh", "Amb"] {
         let v = cap_line(&out, set);
-        assert_eq!(v & dropped, 0, "Cap{} still has classic-dropped capabilities: {:x}", set, v & dropped);
-        assert_eq!(v & kept, kept, "Cap{} lost capabilities it should keep: {:x}", set, kept & !v);
+        assert_eq!(
+            v & dropped,
+            0,
+            "Cap{} still has classic-dropped capabilities: {:x}",
+            set,
+            v & dropped
+        );
+        assert_eq!(
+            v & kept,
+            kept,
+            "Cap{} lost capabilities it should keep: {:x}",
+            set,
+            kept & !v
+        );
     }
 }
 
@@ -375,7 +557,20 @@ fn runc_0_7_3_mtu_and_classic_capability_drop() {
 fn runc_0_8_driver_lxc_is_accepted() {
     let ns = Netns::new(80);
     let args = dockerinit_args(
-        &["-driver", "lxc", "-g", &ns.gateway(), "-u", "root", "-w", "/", "-i", &ns.cidr(), "-mtu", "1500"],
+        &[
+            "-driver",
+            "lxc",
+            "-g",
+            &ns.gateway(),
+            "-u",
+            "root",
+            "-w",
+            "/",
+            "-i",
+            &ns.cidr(),
+            "-mtu",
+            "1500",
+        ],
         &waiting("echo ran"),
     );
     let b = Bundle::new("v08", &args, Some(&ns), true);
@@ -384,8 +579,13 @@ fn runc_0_8_driver_lxc_is_accepted() {
     assert_no_warnings(&o);
     assert!(pinged);
     assert_eq!(stdout(&o), "ran\n");
-    let log = std::fs::read_to_string(b.rootfs.path("var/log/pidone.log")).expect("/var/log/pidone.log written");
-    assert!(log.contains("-driver lxc"), "the driver is logged:\n{}", log);
+    let log = std::fs::read_to_string(b.rootfs.path("var/log/pidone.log"))
+        .expect("/var/log/pidone.log written");
+    assert!(
+        log.contains("-driver lxc"),
+        "the driver is logged:\n{}",
+        log
+    );
 }
 
 #[test]
@@ -393,8 +593,19 @@ fn runc_1_2_cap_add_and_cap_drop_adjust_the_list() {
     let ns = Netns::new(12);
     let args = dockerinit_args(
         &[
-            "-u", "root", "-g", &ns.gateway(), "-i", &ns.cidr(), "-w", "/", "-privileged=false", "-mtu", "1500",
-            "-cap-add=NET_ADMIN:SYS_TIME", "-cap-drop=CHOWN:KILL",
+            "-u",
+            "root",
+            "-g",
+            &ns.gateway(),
+            "-i",
+            &ns.cidr(),
+            "-w",
+            "/",
+            "-privileged=false",
+            "-mtu",
+            "1500",
+            "-cap-add=NET_ADMIN:SYS_TIME",
+            "-cap-drop=CHOWN:KILL",
         ],
         &waiting(CAPS_SCRIPT),
     );
@@ -406,17 +617,40 @@ fn runc_1_2_cap_add_and_cap_drop_adjust_the_list() {
     let out = stdout(&o);
     for set in ["Bnd", "Eff", "Prm"] {
         let v = cap_line(&out, set);
-        assert_ne!(v & cap_bit("NET_ADMIN"), 0, "NET_ADMIN added back in Cap{}", set);
-        assert_ne!(v & cap_bit("SYS_TIME"), 0, "SYS_TIME added back in Cap{}", set);
-        assert_eq!(v & (cap_bit("CHOWN") | cap_bit("KILL")), 0, "CHOWN, KILL dropped from Cap{}", set);
-        assert_eq!(v & cap_bit("SYS_ADMIN"), 0, "SYS_ADMIN still dropped from Cap{}", set);
+        assert_ne!(
+            v & cap_bit("NET_ADMIN"),
+            0,
+            "NET_ADMIN added back in Cap{}",
+            set
+        );
+        assert_ne!(
+            v & cap_bit("SYS_TIME"),
+            0,
+            "SYS_TIME added back in Cap{}",
+            set
+        );
+        assert_eq!(
+            v & (cap_bit("CHOWN") | cap_bit("KILL")),
+            0,
+            "CHOWN, KILL dropped from Cap{}",
+            set
+        );
+        assert_eq!(
+            v & cap_bit("SYS_ADMIN"),
+            0,
+            "SYS_ADMIN still dropped from Cap{}",
+            set
+        );
         assert_ne!(v & cap_bit("NET_RAW"), 0, "NET_RAW kept in Cap{}", set);
     }
 }
 
 #[test]
 fn runc_1_7_user_privileged_workdir() {
-    let args = dockerinit_args(&["-u", "app:staff", "-privileged", "-w", "/srv"], &format!("pwd; id -u; id -g; {}", CAPS_SCRIPT));
+    let args = dockerinit_args(
+        &["-u", "app:staff", "-privileged", "-w", "/srv"],
+        &format!("pwd; id -u; id -g; {}", CAPS_SCRIPT),
+    );
     let b = Bundle::new("v17", &args, None, true);
     let o = b.run();
     assert_ok(&o);
@@ -424,7 +658,11 @@ fn runc_1_7_user_privileged_workdir() {
     let out = stdout(&o);
     assert!(out.starts_with("/srv\n1000\n50\n"), "{}", out);
     let all = host_caps();
-    assert_eq!(cap_line(&out, "Bnd") & all, all, "-privileged keeps the bounding set");
+    assert_eq!(
+        cap_line(&out, "Bnd") & all,
+        all,
+        "-privileged keeps the bounding set"
+    );
     // Not -privileged: the bounding set loses the classic list even though
     // the user switch empties the others anyway.
     let args = dockerinit_args(&["-u", "app", "-w", "/srv"], CAPS_SCRIPT);
@@ -440,8 +678,24 @@ fn runc_flags_no_version_passed_warn_and_the_command_runs() {
     let ns = Netns::new(99);
     let args = dockerinit_args(
         &[
-            "-g", &ns.gateway(), "-newflag", "value", "-i", &ns.cidr(), "--another=x", "-bare", "-u", "root",
-            "-u", "root", "-mtu", "jumbo", "-privileged", "true", "-w", "/",
+            "-g",
+            &ns.gateway(),
+            "-newflag",
+            "value",
+            "-i",
+            &ns.cidr(),
+            "--another=x",
+            "-bare",
+            "-u",
+            "root",
+            "-u",
+            "root",
+            "-mtu",
+            "jumbo",
+            "-privileged",
+            "true",
+            "-w",
+            "/",
         ],
         &waiting("echo ran; echo $A"),
     );
@@ -451,7 +705,14 @@ fn runc_flags_no_version_passed_warn_and_the_command_runs() {
     assert!(pinged, "flags after the unknown ones still applied");
     assert_eq!(stdout(&o), "ran\n\n");
     let err = stderr(&o);
-    for flag in ["-newflag", "-another", "-bare", "-u given more than once", "-mtu", "-privileged given a separate value"] {
+    for flag in [
+        "-newflag",
+        "-another",
+        "-bare",
+        "-u given more than once",
+        "-mtu",
+        "-privileged given a separate value",
+    ] {
         assert!(err.contains(flag), "no warning naming {}:\n{}", flag, err);
     }
     assert!(!err.contains("FATAL"), "{}", err);
@@ -464,7 +725,15 @@ fn runc_missing_double_dash_and_the_0_7_2_break() {
     // unknown flag comes with no `--` at all.
     let b = Bundle::new(
         "nodd",
-        &strs(&["/.dockerinit", "-u", "root", "-from-the-future", "sh", "-c", "echo ran; exit 3"]),
+        &strs(&[
+            "/.dockerinit",
+            "-u",
+            "root",
+            "-from-the-future",
+            "sh",
+            "-c",
+            "echo ran; exit 3",
+        ]),
         None,
         true,
     );
@@ -472,28 +741,54 @@ fn runc_missing_double_dash_and_the_0_7_2_break() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(stdout(&o), "ran\n");
     assert!(stderr(&o).contains("-from-the-future"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no -- before the command"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no -- before the command"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn runc_dockerenv_replaces_the_environment_keeping_container() {
-    let b = Bundle::new("denv", &dockerinit_args(&["-e", "EXTRA=3"], "env | sort; hostname"), None, true);
-    std::fs::write(b.rootfs.path(".dockerenv"), r#"["PATH=/bin:/usr/bin","HOSTNAME=webhost","A=one two"]"#)
-        .expect("dockerenv");
+    let b = Bundle::new(
+        "denv",
+        &dockerinit_args(&["-e", "EXTRA=3"], "env | sort; hostname"),
+        None,
+        true,
+    );
+    std::fs::write(
+        b.rootfs.path(".dockerenv"),
+        r#"["PATH=/bin:/usr/bin","HOSTNAME=webhost","A=one two"]"#,
+    )
+    .expect("dockerenv");
     let o = b.run();
     assert_ok(&o);
     let out = stdout(&o);
     let env: Vec<&str> = out.lines().collect();
-    for want in ["A=one two", "EXTRA=3", "HOSTNAME=webhost", "PATH=/bin:/usr/bin", "container=lxc"] {
+    for want in [
+        "A=one two",
+        "EXTRA=3",
+        "HOSTNAME=webhost",
+        "PATH=/bin:/usr/bin",
+        "container=lxc",
+    ] {
         assert!(env.contains(&want), "{} missing:\n{}", want, out);
     }
-    assert!(out.ends_with("webhost\n"), "hostname set from HOSTNAME:\n{}", out);
+    assert!(
+        out.ends_with("webhost\n"),
+        "hostname set from HOSTNAME:\n{}",
+        out
+    );
     // Bad JSON: exit 125, the command does not run.
     std::fs::write(b.rootfs.path(".dockerenv"), "[\"A=secret\"").expect("dockerenv");
     let o = b.run();
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
-    assert!(stderr(&o).contains("stage=env") && !stderr(&o).contains("secret"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stage=env") && !stderr(&o).contains("secret"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -507,10 +802,19 @@ fn runc_without_setpcap_the_drop_still_runs_the_command() {
     assert_ok(&o);
     let out = stdout(&o);
     for set in ["Eff", "Prm", "Inh", "Amb"] {
-        assert_eq!(cap_line(&out, set) & cap_bit("AUDIT_WRITE"), 0, "AUDIT_WRITE dropped from Cap{}", set);
+        assert_eq!(
+            cap_line(&out, set) & cap_bit("AUDIT_WRITE"),
+            0,
+            "AUDIT_WRITE dropped from Cap{}",
+            set
+        );
     }
     assert_ne!(cap_line(&out, "Eff") & cap_bit("KILL"), 0, "KILL kept");
-    assert!(stderr(&o).contains("no CAP_SETPCAP") && stderr(&o).contains("AUDIT_WRITE"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no CAP_SETPCAP") && stderr(&o).contains("AUDIT_WRITE"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -522,15 +826,29 @@ fn runc_dockerinit_supervises_reaps_and_forwards() {
         s=$(pgrep -x sleep | wc -l); [ $z -eq 0 ] && [ $s -eq 0 ] && break; n=$((n+1)); sleep 0.05; done; \
         echo zombies=$z; echo pid=$$; trap 'echo got TERM; exit 0' TERM; touch /tmp/ready; \
         while :; do sleep 0.05; done";
-    let b = Bundle::new("sup", &dockerinit_args(&["-privileged"], script), None, true);
+    let b = Bundle::new(
+        "sup",
+        &dockerinit_args(&["-privileged"], script),
+        None,
+        true,
+    );
     let child = wait_ready(b.start(), &b.rootfs.path("tmp/ready"));
-    let k = Command::new("runc").arg("--root").arg(&b.state).args(["kill", &b.id, "TERM"]).status().expect("runc kill");
+    let k = Command::new("runc")
+        .arg("--root")
+        .arg(&b.state)
+        .args(["kill", &b.id, "TERM"])
+        .status()
+        .expect("runc kill");
     assert!(k.success());
     let o = wait_output(child, DEADLINE);
     assert_ok(&o);
     let out = stdout(&o);
     assert!(out.contains("zombies=0\n"), "{}", out);
-    assert!(!out.contains("pid=1\n"), "the command is pidone's child, not PID 1:\n{}", out);
+    assert!(
+        !out.contains("pid=1\n"),
+        "the command is pidone's child, not PID 1:\n{}",
+        out
+    );
     assert!(out.contains("got TERM"), "{}", out);
 }
 
@@ -571,7 +889,16 @@ impl Podman {
     /// `args` after the rootfs.
     fn run_cmd(&self, name: &str, rootfs: &Rootfs, form: &[String], args: &[&str]) -> Command {
         let mut c = self.cmd();
-        c.args(["run", "--rm", "--runtime", "runc", "--network", "none", "--name", name]);
+        c.args([
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--name",
+            name,
+        ]);
         c.args(form);
         c.arg("--rootfs").arg(rootfs.root());
         c.args(args);
@@ -581,8 +908,16 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        let _ = self.cmd().args(["rm", "--all", "--force"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let _ = sh(&format!("umount -R {0}/s {0}/r 2>/dev/null; rm -rf {0}", self.dir.display()));
+        let _ = self
+            .cmd()
+            .args(["rm", "--all", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = sh(&format!(
+            "umount -R {0}/s {0}/r 2>/dev/null; rm -rf {0}",
+            self.dir.display()
+        ));
     }
 }
 
@@ -594,16 +929,29 @@ fn wait_ready(child: Child, file: &std::path::Path) -> Child {
     while !file.exists() {
         if child.try_wait().expect("try_wait").is_some() {
             let o = child.wait_with_output().expect("output");
-            panic!("exited before it was ready: {:?}\n{}\n{}", o.status, stdout(&o), stderr(&o));
+            panic!(
+                "exited before it was ready: {:?}\n{}\n{}",
+                o.status,
+                stdout(&o),
+                stderr(&o)
+            );
         }
-        assert!(start.elapsed() < DEADLINE, "{} did not appear", file.display());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} did not appear",
+            file.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
 }
 
 fn init_form() -> Vec<String> {
-    vec!["--init".into(), "--init-path".into(), pidone().display().to_string()]
+    vec![
+        "--init".into(),
+        "--init-path".into(),
+        pidone().display().to_string(),
+    ]
 }
 
 fn bind_form() -> Vec<String> {
@@ -618,7 +966,11 @@ fn bind_form() -> Vec<String> {
 /// Arguments after the rootfs: the init form takes the command; the
 /// bind-mount form takes dockerinit flags, `--`, the command.
 fn podman_args<'a>(bind: bool, cmd: &[&'a str]) -> Vec<&'a str> {
-    let mut v = if bind { vec!["-u", "root", "--"] } else { vec![] };
+    let mut v = if bind {
+        vec!["-u", "root", "--"]
+    } else {
+        vec![]
+    };
     v.extend_from_slice(cmd);
     v
 }
@@ -637,7 +989,10 @@ fn podman_exit_codes(bind: bool) {
     ];
     for (i, (cmd, want)) in cases.iter().enumerate() {
         let name = tag(&format!("codes{}{}", i, bind as u8));
-        let o = run(p.run_cmd(&name, &rootfs, &form, &podman_args(bind, cmd)), DEADLINE);
+        let o = run(
+            p.run_cmd(&name, &rootfs, &form, &podman_args(bind, cmd)),
+            DEADLINE,
+        );
         assert_eq!(o.status.code(), Some(*want), "{:?}: {}", cmd, stderr(&o));
     }
 }
@@ -657,9 +1012,17 @@ fn podman_stop(bind: bool) {
     let rootfs = Rootfs::new(if bind { "pstopb" } else { "pstopi" });
     let form = if bind { bind_form() } else { init_form() };
     let name = tag(if bind { "stopb" } else { "stopi" });
-    let script = "trap 'echo got TERM; exit 0' TERM; touch /tmp/ready; while :; do sleep 0.05; done";
-    let mut c = p.run_cmd(&name, &rootfs, &form, &podman_args(bind, &["sh", "-c", script]));
-    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let script =
+        "trap 'echo got TERM; exit 0' TERM; touch /tmp/ready; while :; do sleep 0.05; done";
+    let mut c = p.run_cmd(
+        &name,
+        &rootfs,
+        &form,
+        &podman_args(bind, &["sh", "-c", script]),
+    );
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = wait_ready(c.spawn().expect("podman run"), &rootfs.path("tmp/ready"));
     let start = Instant::now();
     let stop = run(
@@ -672,9 +1035,18 @@ fn podman_stop(bind: bool) {
     );
     assert!(stop.status.success(), "podman stop: {}", stderr(&stop));
     // Generous: a SIGKILL after the stop timeout would take the full 60 s.
-    assert!(start.elapsed() < Duration::from_secs(30), "the stop waited for the timeout");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the stop waited for the timeout"
+    );
     let o = wait_output(child, DEADLINE);
-    assert_eq!(o.status.code(), Some(0), "exited cleanly on SIGTERM:\n{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "exited cleanly on SIGTERM:\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(stdout(&o).contains("got TERM"), "{}", stdout(&o));
 }
 
@@ -697,12 +1069,24 @@ fn podman_orphans(bind: bool) {
         s=$(pgrep -x sleep | wc -l); [ $z -eq 0 ] && [ $s -eq 0 ] && break; n=$((n+1)); sleep 0.05; done; \
         echo zombies=$z sleeping=$s; cat /proc/1/comm";
     let name = tag(if bind { "orphb" } else { "orphi" });
-    let o = run(p.run_cmd(&name, &rootfs, &form, &podman_args(bind, &["sh", "-c", script])), DEADLINE);
+    let o = run(
+        p.run_cmd(
+            &name,
+            &rootfs,
+            &form,
+            &podman_args(bind, &["sh", "-c", script]),
+        ),
+        DEADLINE,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("zombies=0 sleeping=0\n"), "{}", out);
     let pid1 = if bind { ".dockerinit" } else { "podman-init" };
-    assert!(out.ends_with(&format!("{}\n", pid1)), "pidone is PID 1:\n{}", out);
+    assert!(
+        out.ends_with(&format!("{}\n", pid1)),
+        "pidone is PID 1:\n{}",
+        out
+    );
 }
 
 #[test]
@@ -721,18 +1105,40 @@ fn podman_dockerinit_bind_tolerates_flags_and_drops_caps() {
     let rootfs = Rootfs::new("pflags");
     let name = tag("flags");
     let args = [
-        "-u", "app", "-w", "/srv/w", "-future-flag", "on", "-e", "A=1", "--", "sh", "-c",
+        "-u",
+        "app",
+        "-w",
+        "/srv/w",
+        "-future-flag",
+        "on",
+        "-e",
+        "A=1",
+        "--",
+        "sh",
+        "-c",
         "id -u; pwd; echo A=$A; grep ^CapBnd /proc/self/status",
     ];
     let o = run(p.run_cmd(&name, &rootfs, &bind_form(), &args), DEADLINE);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("1000\n/srv/w\nA=1\n"), "{}", out);
-    assert_eq!(cap_line(&out, "Bnd") & cap_bit("SETPCAP"), 0, "podman grants SETPCAP; pidone drops it");
+    assert_eq!(
+        cap_line(&out, "Bnd") & cap_bit("SETPCAP"),
+        0,
+        "podman grants SETPCAP; pidone drops it"
+    );
     assert_ne!(cap_line(&out, "Bnd") & cap_bit("CHOWN"), 0, "CHOWN kept");
     assert!(stderr(&o).contains("-future-flag"), "{}", stderr(&o));
     // No /.dockerenv under podman: the engine's environment is kept.
-    let o = run(p.run_cmd(&tag("flags2"), &rootfs, &bind_form(), &["--", "sh", "-c", "echo $PATH"]), DEADLINE);
+    let o = run(
+        p.run_cmd(
+            &tag("flags2"),
+            &rootfs,
+            &bind_form(),
+            &["--", "sh", "-c", "echo $PATH"],
+        ),
+        DEADLINE,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("/bin"), "{}", stdout(&o));
 }
@@ -752,7 +1158,18 @@ fn podman_dockerinit_bind_closes_inherited_descriptors() {
         let form = if bind { bind_form() } else { init_form() };
         let name = tag(if bind { "fdsb" } else { "fdsi" });
         let mut c = p.cmd();
-        c.args(["run", "--rm", "--runtime", "runc", "--network", "none", "--preserve-fds", "1", "--name", &name]);
+        c.args([
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--preserve-fds",
+            "1",
+            "--name",
+            &name,
+        ]);
         c.args(&form);
         c.arg("--rootfs").arg(rootfs.root());
         c.args(podman_args(bind, &["sh", "-c", script]));
@@ -760,7 +1177,11 @@ fn podman_dockerinit_bind_closes_inherited_descriptors() {
         unsafe {
             c.pre_exec(move || {
                 // dup2 onto itself would keep close-on-exec.
-                let r = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+                let r = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
                 if r < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
