@@ -157,7 +157,9 @@ impl Flags {
 fn looks_like_value(a: &[u8]) -> bool {
     match a.first() {
         None => true,
-        Some(b'-') => a.len() > 1 && a[1..].iter().all(|c| c.is_ascii_digit() || *c == b'.'),
+        Some(b'-') => a
+            .get(1..)
+            .is_some_and(|n| !n.is_empty() && n.iter().all(|c| c.is_ascii_digit() || *c == b'.')),
         Some(_) => true,
     }
 }
@@ -180,7 +182,7 @@ pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<
             ended_by_dashdash = true;
             break;
         }
-        if arg.len() < 2 || arg[0] != b'-' {
+        if arg.len() < 2 || arg.first() != Some(&b'-') {
             break;
         }
         i += 1;
