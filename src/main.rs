@@ -56,9 +56,14 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         Ok(Request::Run(plan)) => *plan,
         Ok(Request::Metadata { source, base }) => {
             match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
-                Ok(plan) => plan,
+                Ok(mut plan) => {
+                    plan.notes
+                        .insert(0, format!("metadata from {}", metadata::describe(&source)));
+                    plan
+                }
                 Err(e) => {
-                    log::init(&base.log);
+                    // The metadata defaults, so the error reaches its log file.
+                    log::init(&metadata::defaults(*base).log);
                     return fatal(&e);
                 }
             }

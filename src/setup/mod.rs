@@ -63,7 +63,7 @@ pub fn cstring(bytes: Vec<u8>, stage: Stage, what: &str) -> Result<CString> {
 /// Apply the plan, stage by stage, in the documented order.
 pub fn prepare(plan: &Plan) -> Result<Launch> {
     hostname::apply(plan)?;
-    let mut helpers = helpers::start(&plan.helpers)?;
+    let mut helpers = helpers::start(&plan.helpers, plan.log.file.as_deref())?;
     net::apply(&plan.network)?;
     if plan.helpers.kill_after_network {
         helpers::kill(&mut helpers);

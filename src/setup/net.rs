@@ -281,6 +281,15 @@ fn any_addr(like: &IpAddr) -> IpAddr {
 
 /// The routes, in SmartOS's order. Never fatal.
 fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
+    for s in plan_routes(routes, up) {
+        add_route(nl, up, &s);
+    }
+}
+
+/// What to add, in order: on-link routes, the primary NIC's default
+/// routes, the others. Pure, so the order and choices are unit-tested.
+fn plan_routes(routes: &[Route], up: &[Configured]) -> Vec<RouteSpec> {
+    let mut out = Vec::new();
     let on_link = |r: &&Route| r.linklocal || r.gateway.is_none();
     // The primary NIC; else the first with a gateway (the classic
     // `.dockerinit` and the VM init fill one NIC without marking it).
@@ -311,16 +320,12 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             continue;
         };
         let gateway = if owner.is_some() { None } else { r.gateway };
-        add_route(
-            nl,
-            up,
-            &RouteSpec {
-                dst: r.dst,
-                gateway,
-                oif: Some(dev.index),
-                flags: if gateway.is_some() { RTNH_F_ONLINK } else { 0 },
-            },
-        );
+        out.push(RouteSpec {
+            dst: r.dst,
+            gateway,
+            oif: Some(dev.index),
+            flags: if gateway.is_some() { RTNH_F_ONLINK } else { 0 },
+        });
     }
 
     if let Some(p) = primary {
@@ -328,19 +333,15 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             // A gateway outside the NIC's subnets (a /32 cloud address) is
             // still on the link: say so rather than fail.
             let onlink = !is_link_local(gw) && !p.addrs.iter().any(|a| covers(a, gw));
-            add_route(
-                nl,
-                up,
-                &RouteSpec {
-                    dst: Cidr {
-                        addr: any_addr(gw),
-                        prefix: 0,
-                    },
-                    gateway: Some(*gw),
-                    oif: Some(p.index),
-                    flags: if onlink { RTNH_F_ONLINK } else { 0 },
+            out.push(RouteSpec {
+                dst: Cidr {
+                    addr: any_addr(gw),
+                    prefix: 0,
                 },
-            );
+                gateway: Some(*gw),
+                oif: Some(p.index),
+                flags: if onlink { RTNH_F_ONLINK } else { 0 },
+            });
         }
     }
     for c in up
@@ -357,17 +358,14 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             .filter(is_link_local)
             .and(primary.or(up.first()))
             .map(|c| c.index);
-        add_route(
-            nl,
-            up,
-            &RouteSpec {
-                dst: r.dst,
-                gateway,
-                oif,
-                flags: 0,
-            },
-        );
+        out.push(RouteSpec {
+            dst: r.dst,
+            gateway,
+            oif,
+            flags: 0,
+        });
     }
+    out
 }
 
 fn add_route(nl: &mut Socket, up: &[Configured], s: &RouteSpec) {
@@ -457,6 +455,90 @@ mod tests {
         assert!(!covers(&c("fd00::2/64"), &"10.0.0.1".parse().unwrap()));
         assert!(is_link_local(&"fe80::1".parse().unwrap()));
         assert!(!is_link_local(&"fd00::1".parse().unwrap()));
+    }
+
+    fn nic(label: &str, index: u32, addrs: &[&str], gws: &[&str], primary: bool) -> Configured {
+        Configured {
+            label: label.into(),
+            index,
+            addrs: addrs.iter().map(|a| c(a)).collect(),
+            gateways: gws.iter().map(|g| g.parse().unwrap()).collect(),
+            primary,
+        }
+    }
+
+    fn route(dst: &str, gw: Option<&str>, linklocal: bool) -> Route {
+        Route {
+            dst: c(dst),
+            gateway: gw.map(|g| g.parse().unwrap()),
+            linklocal,
+        }
+    }
+
+    fn show(specs: &[RouteSpec]) -> Vec<String> {
+        specs
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:?} {:?} {}",
+                    cidr_text(&s.dst),
+                    s.gateway,
+                    s.oif,
+                    s.flags
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn route_order_and_devices() {
+        let up = [
+            nic("net0", 2, &["10.0.0.5/24"], &["10.0.0.9"], false),
+            nic(
+                "net1",
+                3,
+                &["192.168.1.5/24", "fd00::5/64"],
+                &["192.168.1.1", "fe80::1"],
+                true,
+            ),
+        ];
+        let routes = [
+            route("10.20.0.0/16", Some("10.0.0.1"), false),
+            route("172.16.0.0/12", Some("10.0.0.5"), true),
+            route("10.30.0.0/16", None, false),
+            route("fd01::/64", Some("fe80::2"), false),
+            route("10.40.0.0/16", Some("192.168.1.200"), true),
+        ];
+        assert_eq!(
+            show(&plan_routes(&routes, &up)),
+            vec![
+                // On-link: own address = out of that NIC, no gateway.
+                "172.16.0.0/12 None Some(2) 0",
+                // No gateway: the primary NIC.
+                "10.30.0.0/16 None Some(3) 0",
+                // A real on-link gateway: onlink via the NIC of its subnet.
+                "10.40.0.0/16 Some(192.168.1.200) Some(3) 4",
+                // Defaults via the primary NIC only.
+                "0.0.0.0/0 Some(192.168.1.1) Some(3) 0",
+                "::/0 Some(fe80::1) Some(3) 0",
+                // The rest; a link-local gateway gets the primary's link.
+                "10.20.0.0/16 Some(10.0.0.1) None 0",
+                "fd01::/64 Some(fe80::2) Some(3) 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn unmarked_nic_with_gateway_is_primary_and_far_gateway_is_onlink() {
+        let up = [
+            nic("lo-ish", 5, &["10.1.0.2/24"], &[], false),
+            nic("eth0", 7, &["203.0.113.7/32"], &["203.0.113.1"], false),
+        ];
+        assert_eq!(
+            show(&plan_routes(&[], &up)),
+            vec!["0.0.0.0/0 Some(203.0.113.1) Some(7) 4"]
+        );
+        assert!(plan_routes(&[route("10.9.0.0/16", None, true)], &[]).is_empty());
     }
 
     #[test]
