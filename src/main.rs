@@ -87,7 +87,8 @@ fn environment() -> cli::Environ {
 
 #[cfg_attr(test, allow(dead_code))]
 fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) -> i32 {
-    let plan = match cli::parse(args, env) {
+    let dockerenv = read_dockerenv(args);
+    let plan = match cli::parse(args, env, &dockerenv) {
         Ok(Request::Print(text)) => {
             use std::io::Write;
             let _ = std::io::stdout().write_all(text.as_bytes());
@@ -108,9 +109,14 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
                 }
             }
         }
-        Err(e) => {
+        Err(e) if e.code == error::EXIT_USAGE => {
             // A usage error: one line, before any logging is set up.
             eprintln!("pidone: {}", e.message);
+            return e.code;
+        }
+        Err(e) => {
+            // A bad input document (e.g. /.dockerenv): a setup failure.
+            eprintln!("pidone: FATAL {}", e);
             return e.code;
         }
     };
@@ -131,6 +137,21 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
     // As in main: no freeing just before exit.
     std::mem::forget((plan, launch));
     code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Input step of the classic `/.dockerinit` personality: the environment
+/// file the daemon wrote, read here because parsers make no system calls.
+fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
+    use cli::dockerinit::{DockerEnv, DOCKERENV};
+    if !args.first().is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit) {
+        return DockerEnv::Missing;
+    }
+    match std::fs::read(DOCKERENV) {
+        Ok(bytes) => DockerEnv::Contents(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
+        Err(e) => DockerEnv::Unreadable(e.to_string()),
+    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

@@ -72,6 +72,9 @@ pub fn prepare(plan: &Plan) -> Result<Launch> {
     let cwd = workdir::apply(plan, cred.as_ref())?;
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
+    if let Some(caps) = &plan.drop_caps {
+        crate::caps::warn_kept(caps);
+    }
 
     let argv = plan
         .command
