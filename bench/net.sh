@@ -52,12 +52,12 @@ time_runs "(sh -c true, the harness itself)" "$ROUNDS1" ":" "true"
 in_ns ip link add pdnb0 type veth peer name pdnb0p
 in_ns ip link set pdnb0p up
 cat >"$TMP/one.json" <<'EOF'
-{"docker:cmd": "[\"true\"]",
+{"docker:cmd": "[\"true\"]", "pidone:console": "",
  "sdc:nics": "[{\"interface\": \"pdnb0\", \"ip\": \"10.123.0.2\", \"netmask\": \"255.255.255.0\", \"primary\": true, \"gateway\": \"10.123.0.1\", \"mtu\": 1400}]",
  "sdc:routes": "[{\"dst\": \"10.124.0.0/16\", \"gateway\": \"10.123.0.1\"}, {\"dst\": \"10.125.0.0/16\", \"gateway\": \"10.123.0.1\"}, {\"dst\": \"10.126.0.0/16\", \"gateway\": \"10.123.0.1\"}]"}
 EOF
 cat >"$TMP/none.json" <<'EOF'
-{"docker:cmd": "[\"true\"]"}
+{"docker:cmd": "[\"true\"]", "pidone:console": ""}
 EOF
 cat >"$TMP/one.batch" <<'EOF'
 link set lo up
@@ -103,7 +103,7 @@ while [ $i -lt 100 ]; do
 	printf 'route add 10.200.%d.0/24 via 10.%d.%d.1\n' $i $((100 + i / 100)) $i >>"$TMP/many.batch"
 	i=$((i + 1))
 done
-printf '{"docker:cmd": "[\\"true\\"]", "sdc:nics": "[%s]", "sdc:routes": "[%s]"}\n' "$nics" "$routes" >"$TMP/many.json"
+printf '{"docker:cmd": "[\\"true\\"]", "pidone:console": "", "sdc:nics": "[%s]", "sdc:routes": "[%s]"}\n' "$nics" "$routes" >"$TMP/many.json"
 reset2="for d in \$(ls /sys/class/net | grep '^pdnd'); do ip link set \$d down; ip addr flush dev \$d; done"
 echo "100 $kind interfaces (address, up, one route each), $ROUNDS2 runs each:"
 time_runs "pidone --metadata (network + true)" "$ROUNDS2" "$reset2" "$BIN --metadata $TMP/many.json"

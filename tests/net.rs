@@ -107,6 +107,8 @@ impl Net {
             "docker:cmd": cmd,
             "sdc:nics": nics,
             "sdc:routes": routes,
+            // Keep the inherited stdio (not /dev/console): the test reads it.
+            "pidone:console": "",
         });
         let path = self.scratch.path(&format!(
             "metadata-{}.json",
