@@ -119,11 +119,13 @@ impl Net {
     }
 
     /// pidone as PID 1 of a new pid namespace inside the container's net
-    /// namespace; /etc is a scratch directory of its own (DHCP writes
-    /// resolv.conf there, never in the host's /etc).
+    /// namespace; /etc and /var/log are scratch directories of its own
+    /// (resolv.conf, the log and the status file never land in the host's).
     fn pidone(&self, metadata: &str) -> Command {
         let etc = self.scratch.path("etc");
+        let log = self.scratch.path("log");
         std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(&log).unwrap();
         let mut c = Command::new("ip");
         c.args([
             "netns",
@@ -138,8 +140,9 @@ impl Net {
             "-c",
         ]);
         c.arg(format!(
-            "mount --bind {} /etc && exec {} -v --metadata {}",
+            "mount --bind {} /etc && mount --bind {} /var/log && exec {} -v --metadata {}",
             etc.display(),
+            log.display(),
             pidone().display(),
             metadata
         ));

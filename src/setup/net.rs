@@ -31,6 +31,7 @@ pub fn apply(net: &Network) -> Result<()> {
     if !net.loopback && net.nics.is_empty() && net.routes.is_empty() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let mut nl = Socket::open()
         .map_err(|e| Error::new(Stage::Net, format!("cannot open a netlink socket: {}", e)))?;
     if net.loopback || !net.nics.is_empty() {
@@ -48,6 +49,12 @@ pub fn apply(net: &Network) -> Result<()> {
     if !leases.is_empty() {
         resolv_conf(net, &leases);
     }
+    log::info!(
+        "network: {} NICs and {} routes done in {} us",
+        net.nics.len(),
+        net.routes.len(),
+        started.elapsed().as_micros()
+    );
     Ok(())
 }
 
