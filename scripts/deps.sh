@@ -12,6 +12,7 @@ want() { # want COMMAND PACKAGE
 case "$what" in
 test)
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static
@@ -30,6 +31,8 @@ bench)
 	want catatonit catatonit
 	want unshare util-linux
 	want ip iproute2
+	want cc "gcc libc6-dev"
+	want strip binutils
 	want qemu-system-x86_64 qemu-system-x86
 	want busybox busybox-static
 	want cpio cpio

@@ -69,6 +69,8 @@ fn ip(s: &str, what: &str, field: &str) -> Result<IpAddr> {
 }
 
 /// `addr/N`, or a bare address as a host (/32, /128) when `host` allows it.
+/// The other dialects' parsers (`.dockerinit -i`, the VM init) use these
+/// helpers too, so every caller gets the same checks and messages.
 pub fn cidr(s: &str, host: bool) -> std::result::Result<Cidr, String> {
     let (a, p) = match s.split_once('/') {
         Some((a, p)) => (a, Some(p)),
@@ -90,14 +92,16 @@ pub fn cidr(s: &str, host: bool) -> std::result::Result<Cidr, String> {
     Ok(Cidr { addr, prefix })
 }
 
-fn netmask(s: &str) -> std::result::Result<u8, String> {
+/// A dotted IPv4 netmask's prefix length (`255.255.255.0` -> 24).
+pub fn netmask(s: &str) -> std::result::Result<u8, String> {
     let m: std::net::Ipv4Addr = s
         .parse()
         .map_err(|_| format!("\"{}\" is not a netmask", s))?;
     crate::dhcp::mask_prefix(m).ok_or_else(|| format!("\"{}\" is not a contiguous netmask", s))
 }
 
-fn mac(s: &str) -> Option<[u8; 6]> {
+/// `aa:bb:cc:dd:ee:ff` (or with `-`), any case.
+pub fn mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut parts = s.split([':', '-']);
     for b in out.iter_mut() {

@@ -25,12 +25,15 @@ struct Configured {
     addrs: Vec<Cidr>,
     gateways: Vec<IpAddr>,
     primary: bool,
+    /// Routes the DHCP lease gave (option 121).
+    routes: Vec<Route>,
 }
 
 pub fn apply(net: &Network) -> Result<()> {
     if !net.loopback && net.nics.is_empty() && net.routes.is_empty() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let mut nl = Socket::open()
         .map_err(|e| Error::new(Stage::Net, format!("cannot open a netlink socket: {}", e)))?;
     if net.loopback || !net.nics.is_empty() {
@@ -44,10 +47,20 @@ pub fn apply(net: &Network) -> Result<()> {
         leases.extend(lease.map(|l| (c.label.clone(), l)));
         up.push(c);
     }
-    routes(&mut nl, &net.routes, &up);
+    let mut all = net.routes.clone();
+    for c in &up {
+        all.extend(c.routes.iter().cloned());
+    }
+    routes(&mut nl, &all, &up);
     if !leases.is_empty() {
         resolv_conf(net, &leases);
     }
+    log::info!(
+        "network: {} NICs and {} routes done in {} us",
+        net.nics.len(),
+        net.routes.len(),
+        started.elapsed().as_micros()
+    );
     Ok(())
 }
 
@@ -191,6 +204,7 @@ fn configure(
         addrs: nic.addrs.clone(),
         gateways: nic.gateways.clone(),
         primary: nic.primary,
+        routes: Vec::new(),
     };
     if !nic.dhcp {
         return Ok((conf, None));
@@ -213,13 +227,14 @@ fn configure(
         prefix: lease.prefix,
     };
     log::info!(
-        "nic {}: dhcp: lease {} router {} dns {} mtu {} for {}",
+        "nic {}: dhcp: lease {} router {} routes {} dns {} mtu {} for {}",
         label,
         cidr_text(&addr),
         lease
             .routers
             .first()
             .map_or("none".into(), |r| r.to_string()),
+        lease.routes.len(),
         lease.dns.len(),
         lease.mtu.map_or("-".into(), |m| m.to_string()),
         lease
@@ -241,10 +256,31 @@ fn configure(
         if added { "added" } else { "already present" }
     );
     conf.addrs.push(addr);
-    // Configured gateways win over the lease's router.
+    // Configured gateways win over the lease's. With classless routes
+    // (option 121) the router option is ignored (RFC 3442); their default
+    // entry is the gateway, the rest are routes like sdc:routes ones, a
+    // 0.0.0.0 router meaning on this link (the own-address convention).
+    let mut lease_gateways = Vec::new();
+    if lease.routes.is_empty() {
+        lease_gateways.extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
+    }
+    for &(dst, prefix, router) in &lease.routes {
+        if prefix == 0 && !router.is_unspecified() {
+            lease_gateways.push(IpAddr::V4(router));
+            continue;
+        }
+        let on_link = router.is_unspecified();
+        conf.routes.push(Route {
+            dst: Cidr {
+                addr: IpAddr::V4(dst),
+                prefix,
+            },
+            gateway: Some(IpAddr::V4(if on_link { lease.addr } else { router })),
+            linklocal: on_link,
+        });
+    }
     if conf.gateways.is_empty() {
-        conf.gateways
-            .extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
+        conf.gateways = lease_gateways;
     }
     Ok((conf, Some(lease)))
 }
@@ -281,6 +317,15 @@ fn any_addr(like: &IpAddr) -> IpAddr {
 
 /// The routes, in SmartOS's order. Never fatal.
 fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
+    for s in plan_routes(routes, up) {
+        add_route(nl, up, &s);
+    }
+}
+
+/// What to add, in order: on-link routes, the primary NIC's default
+/// routes, the others. Pure, so the order and choices are unit-tested.
+fn plan_routes(routes: &[Route], up: &[Configured]) -> Vec<RouteSpec> {
+    let mut out = Vec::new();
     let on_link = |r: &&Route| r.linklocal || r.gateway.is_none();
     // The primary NIC; else the first with a gateway (the classic
     // `.dockerinit` and the VM init fill one NIC without marking it).
@@ -311,16 +356,12 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             continue;
         };
         let gateway = if owner.is_some() { None } else { r.gateway };
-        add_route(
-            nl,
-            up,
-            &RouteSpec {
-                dst: r.dst,
-                gateway,
-                oif: Some(dev.index),
-                flags: if gateway.is_some() { RTNH_F_ONLINK } else { 0 },
-            },
-        );
+        out.push(RouteSpec {
+            dst: r.dst,
+            gateway,
+            oif: Some(dev.index),
+            flags: if gateway.is_some() { RTNH_F_ONLINK } else { 0 },
+        });
     }
 
     if let Some(p) = primary {
@@ -328,19 +369,15 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             // A gateway outside the NIC's subnets (a /32 cloud address) is
             // still on the link: say so rather than fail.
             let onlink = !is_link_local(gw) && !p.addrs.iter().any(|a| covers(a, gw));
-            add_route(
-                nl,
-                up,
-                &RouteSpec {
-                    dst: Cidr {
-                        addr: any_addr(gw),
-                        prefix: 0,
-                    },
-                    gateway: Some(*gw),
-                    oif: Some(p.index),
-                    flags: if onlink { RTNH_F_ONLINK } else { 0 },
+            out.push(RouteSpec {
+                dst: Cidr {
+                    addr: any_addr(gw),
+                    prefix: 0,
                 },
-            );
+                gateway: Some(*gw),
+                oif: Some(p.index),
+                flags: if onlink { RTNH_F_ONLINK } else { 0 },
+            });
         }
     }
     for c in up
@@ -357,17 +394,14 @@ fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
             .filter(is_link_local)
             .and(primary.or(up.first()))
             .map(|c| c.index);
-        add_route(
-            nl,
-            up,
-            &RouteSpec {
-                dst: r.dst,
-                gateway,
-                oif,
-                flags: 0,
-            },
-        );
+        out.push(RouteSpec {
+            dst: r.dst,
+            gateway,
+            oif,
+            flags: 0,
+        });
     }
+    out
 }
 
 fn add_route(nl: &mut Socket, up: &[Configured], s: &RouteSpec) {
@@ -457,6 +491,91 @@ mod tests {
         assert!(!covers(&c("fd00::2/64"), &"10.0.0.1".parse().unwrap()));
         assert!(is_link_local(&"fe80::1".parse().unwrap()));
         assert!(!is_link_local(&"fd00::1".parse().unwrap()));
+    }
+
+    fn nic(label: &str, index: u32, addrs: &[&str], gws: &[&str], primary: bool) -> Configured {
+        Configured {
+            label: label.into(),
+            index,
+            addrs: addrs.iter().map(|a| c(a)).collect(),
+            gateways: gws.iter().map(|g| g.parse().unwrap()).collect(),
+            primary,
+            routes: Vec::new(),
+        }
+    }
+
+    fn route(dst: &str, gw: Option<&str>, linklocal: bool) -> Route {
+        Route {
+            dst: c(dst),
+            gateway: gw.map(|g| g.parse().unwrap()),
+            linklocal,
+        }
+    }
+
+    fn show(specs: &[RouteSpec]) -> Vec<String> {
+        specs
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:?} {:?} {}",
+                    cidr_text(&s.dst),
+                    s.gateway,
+                    s.oif,
+                    s.flags
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn route_order_and_devices() {
+        let up = [
+            nic("net0", 2, &["10.0.0.5/24"], &["10.0.0.9"], false),
+            nic(
+                "net1",
+                3,
+                &["192.168.1.5/24", "fd00::5/64"],
+                &["192.168.1.1", "fe80::1"],
+                true,
+            ),
+        ];
+        let routes = [
+            route("10.20.0.0/16", Some("10.0.0.1"), false),
+            route("172.16.0.0/12", Some("10.0.0.5"), true),
+            route("10.30.0.0/16", None, false),
+            route("fd01::/64", Some("fe80::2"), false),
+            route("10.40.0.0/16", Some("192.168.1.200"), true),
+        ];
+        assert_eq!(
+            show(&plan_routes(&routes, &up)),
+            vec![
+                // On-link: own address = out of that NIC, no gateway.
+                "172.16.0.0/12 None Some(2) 0",
+                // No gateway: the primary NIC.
+                "10.30.0.0/16 None Some(3) 0",
+                // A real on-link gateway: onlink via the NIC of its subnet.
+                "10.40.0.0/16 Some(192.168.1.200) Some(3) 4",
+                // Defaults via the primary NIC only.
+                "0.0.0.0/0 Some(192.168.1.1) Some(3) 0",
+                "::/0 Some(fe80::1) Some(3) 0",
+                // The rest; a link-local gateway gets the primary's link.
+                "10.20.0.0/16 Some(10.0.0.1) None 0",
+                "fd01::/64 Some(fe80::2) Some(3) 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn unmarked_nic_with_gateway_is_primary_and_far_gateway_is_onlink() {
+        let up = [
+            nic("lo-ish", 5, &["10.1.0.2/24"], &[], false),
+            nic("eth0", 7, &["203.0.113.7/32"], &["203.0.113.1"], false),
+        ];
+        assert_eq!(
+            show(&plan_routes(&[], &up)),
+            vec!["0.0.0.0/0 Some(203.0.113.1) Some(7) 4"]
+        );
+        assert!(plan_routes(&[route("10.9.0.0/16", None, true)], &[]).is_empty());
     }
 
     #[test]
