@@ -206,7 +206,6 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         return Ok(Request::Run(Box::new(plan)));
     }
     let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
-    plan.notes.push(format!("metadata from {}", path.display()));
     Ok(Request::Metadata {
         source: Source::File(path),
         base: Box::new(plan),
