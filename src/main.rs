@@ -201,6 +201,7 @@ fn machine_mode() -> bool {
 fn machine_main(inherited: &signals::Inherited) -> ! {
     let mounts = setup::mounts::apply();
     machine::mark("pidone: machine mode, early mounts done");
+    machine::console_stdio();
     sanitize_stdio();
     let cmdline = std::fs::read("/proc/cmdline")
         .map(|b| String::from_utf8_lossy(&b).into_owned())
