@@ -191,7 +191,8 @@ fn machine_mode() -> bool {
     if !std::path::Path::new("/proc/self").exists() {
         return true;
     }
-    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+    std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -229,7 +230,9 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     ::log::info!("machine mode");
     if let Ok(r) = &mounts {
         r.notes.iter().for_each(|n| ::log::info!("{}", n));
-        r.warnings.iter().for_each(|w| ::log::warn!("stage=mounts: {}", w));
+        r.warnings
+            .iter()
+            .for_each(|w| ::log::warn!("stage=mounts: {}", w));
     }
     if let Some(e) = early {
         machine::end(fatal(&e), power);

@@ -401,7 +401,9 @@ fn bad_metadata_powers_off_with_125() {
     );
     let b = boot(&initrd, "", false);
     assert!(
-        b.console.lines().any(|l| l.contains("pidone: FATAL stage=metadata:") && l.contains("not valid JSON")),
+        b.console
+            .lines()
+            .any(|l| l.contains("pidone: FATAL stage=metadata:") && l.contains("not valid JSON")),
         "no FATAL line:\n{}",
         b.console
     );
