@@ -124,7 +124,9 @@ impl Rootfs {
         let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
         let busybox = busybox.trim();
         std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(root.join("bin/busybox"))
+        // The host's copy: executing the fresh one can hit ETXTBSY while
+        // another test thread forks with its write descriptor open.
+        let list = Command::new(busybox)
             .arg("--list")
             .output()
             .expect("busybox --list");
@@ -977,7 +979,7 @@ fn podman_args<'a>(bind: bool, cmd: &[&'a str]) -> Vec<&'a str> {
 
 fn podman_exit_codes(bind: bool) {
     let p = Podman::new(if bind { "codes-b" } else { "codes-i" });
-    let rootfs = Rootfs::new("pcodes");
+    let rootfs = Rootfs::new(if bind { "pcodesb" } else { "pcodesi" });
     let form = if bind { bind_form() } else { init_form() };
     let cases: &[(&[&str], i32)] = &[
         (&["sh", "-c", "exit 42"], 42),
@@ -1062,7 +1064,7 @@ fn podman_dockerinit_bind_stop_delivers_sigterm() {
 
 fn podman_orphans(bind: bool) {
     let p = Podman::new(if bind { "orph-b" } else { "orph-i" });
-    let rootfs = Rootfs::new("porph");
+    let rootfs = Rootfs::new(if bind { "porphb" } else { "porphi" });
     let form = if bind { bind_form() } else { init_form() };
     let script = "for i in $(seq 1 20); do (sleep 0.2 &) ; done; \
         n=0; while [ $n -lt 200 ]; do z=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); \
