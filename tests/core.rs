@@ -1039,3 +1039,30 @@ fn failed_exec_leaves_no_zombie_to_warn_about() {
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
     assert_eq!(stderr_lines(&o).len(), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn closed_stdin_is_reopened_on_dev_null_not_reused() {
+    // Started with descriptor 0 closed, pidone must not let its own log
+    // file land there (and then vanish at the exec): the command gets
+    // /dev/null as stdin.
+    let sc = Scratch::new("core-stdin");
+    let logf = sc.path("pidone.log");
+    let mut c = direct(&["--log-file", &s(&logf), "--", &tk(), "fds"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only close/close_range between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::close(0);
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let o = wait_output(c.spawn().expect("spawn"), LONG);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let fds: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", out);
+    assert!(out.starts_with("0 /dev/null\n"), "{}", out);
+    assert!(lines(&logf).iter().any(|l| l.contains("started pid")));
+}
