@@ -1066,3 +1066,53 @@ fn closed_stdin_is_reopened_on_dev_null_not_reused() {
     assert!(out.starts_with("0 /dev/null\n"), "{}", out);
     assert!(lines(&logf).iter().any(|l| l.contains("started pid")));
 }
+
+#[test]
+fn syslog_gets_every_decision() {
+    // The local syslog socket, in a private mount namespace: a datagram
+    // socket of the test's bound over /run/syslog (/var/run/syslog, where
+    // the syslog crate looks after /dev/log).
+    require_root();
+    require("unshare", "util-linux");
+    let sc = Scratch::new("core-syslog");
+    let sock_path = sc.path("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(LONG)).unwrap();
+    // A /dev/log symlink into /run dangles once /run is a fresh tmpfs; a
+    // real socket there (no systemd) gets the test's socket bound over it.
+    let script = r#"mount -t tmpfs pidone-core /run && touch /run/syslog && mount --bind "$1" /run/syslog &&
+        if [ -S /dev/log ] && [ ! -L /dev/log ]; then mount --bind "$1" /dev/log; fi &&
+        exec "$0" --syslog -- sh -c 'exit 3'"#;
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "sh",
+        "-c",
+        script,
+        &s(&pidone()),
+        &s(&sock_path),
+    ]);
+    let o = run(c, LONG);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "info goes to syslog only");
+    let mut got = Vec::new();
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        got.iter()
+            .any(|m| m.contains("pidone[1]") && m.contains("started pid")),
+        "{:?}",
+        got
+    );
+    assert!(
+        got.iter().any(|m| m.contains("exited with status 3")),
+        "{:?}",
+        got
+    );
+}
