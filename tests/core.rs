@@ -253,46 +253,51 @@ const SYS_SIGTIMEDWAIT: i64 = 137;
 
 #[test]
 fn every_catchable_signal_is_forwarded_when_sent_from_outside() {
-    let sc = Scratch::new("core-allsig");
-    let (ready, log) = (sc.path("ready"), sc.path("log"));
     let mut sigs: Vec<i32> = (1..=31)
         .filter(|&s| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(&s))
         .collect();
     // Real-time signals, 32 and 33 included (the C libraries hide them).
     sigs.extend([32, 33, 34, 39, 64]);
-    let last = *sigs.last().unwrap();
-    let child = spawn(as_pid1(
-        &[],
-        &[
-            "--",
-            &tk(),
-            "catch",
-            &s(&ready),
-            &s(&log),
-            &last.to_string(),
-        ],
-    ));
-    let pid1 = pid1_of(child.id());
-    wait_for_file(&ready, LONG);
-    for &sig in &sigs {
-        kill(pid1, sig);
-        wait_for_line(&log, &format!("p {}", sig), LONG);
-        // TSTP, TTIN and TTOU never stop pidone itself.
-        assert_ne!(
-            proc_state(pid1),
-            Some('T'),
-            "pidone stopped by signal {}",
-            sig
+    let last = sigs[sigs.len() - 1].to_string();
+    for as_init in [true, false] {
+        let sc = Scratch::new(if as_init {
+            "core-allsig1"
+        } else {
+            "core-allsig2"
+        });
+        let (ready, log) = (sc.path("ready"), sc.path("log"));
+        let args = ["--", &tk(), "catch", &s(&ready), &s(&log), &last];
+        let child = spawn(if as_init {
+            as_pid1(&[], &args)
+        } else {
+            direct(&args)
+        });
+        let pid = if as_init {
+            pid1_of(child.id())
+        } else {
+            child.id() as i32
+        };
+        wait_for_file(&ready, LONG);
+        for &sig in &sigs {
+            kill(pid, sig);
+            wait_for_line(&log, &format!("p {}", sig), LONG);
+            // TSTP, TTIN and TTOU never stop pidone itself.
+            assert_ne!(
+                proc_state(pid),
+                Some('T'),
+                "pidone stopped by signal {}",
+                sig
+            );
+        }
+        let o = wait_output(child, LONG);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let want: Vec<String> = sigs.iter().map(|s| format!("p {}", s)).collect();
+        assert_eq!(
+            lines(&log),
+            want,
+            "each signal forwarded once, nothing else"
         );
     }
-    let o = wait_output(child, LONG);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let want: Vec<String> = sigs.iter().map(|s| format!("p {}", s)).collect();
-    assert_eq!(
-        lines(&log),
-        want,
-        "each signal forwarded once, nothing else"
-    );
 }
 
 #[test]
