@@ -88,8 +88,7 @@ pub fn take_over() -> Inherited {
     };
     let mut sigchld_ignored = false;
     if sigaction(libc::SIGCHLD, None, Some(&mut old)) == 0
-        && (old.handler == libc::SIG_IGN
-            || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
+        && (old.handler == libc::SIG_IGN || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
     {
         sigchld_ignored = old.handler == libc::SIG_IGN;
         set_disposition(libc::SIGCHLD, libc::SIG_DFL);

@@ -261,7 +261,10 @@ impl Supervisor<'_> {
                     self.signal_rest(libc::SIGCONT);
                 }
             }
-            None => log::info!("SIGTERM is dropped; waiting {} ms", self.plan.grace.as_millis()),
+            None => log::info!(
+                "SIGTERM is dropped; waiting {} ms",
+                self.plan.grace.as_millis()
+            ),
         }
         if self.wait_for_rest(self.plan.grace) {
             return;
@@ -352,14 +355,24 @@ mod tests {
 
     #[test]
     fn restart_policies() {
-        let ok = Exit { code: 0, signal: None };
-        let bad = Exit { code: 3, signal: None };
+        let ok = Exit {
+            code: 0,
+            signal: None,
+        };
+        let bad = Exit {
+            code: 3,
+            signal: None,
+        };
         assert!(!should_restart(Restart::No, &bad, 0));
         assert!(should_restart(Restart::Always, &ok, 100));
         assert!(!should_restart(Restart::OnFailure { max: None }, &ok, 0));
         assert!(should_restart(Restart::OnFailure { max: None }, &bad, 50));
         assert!(should_restart(Restart::OnFailure { max: Some(2) }, &bad, 1));
-        assert!(!should_restart(Restart::OnFailure { max: Some(2) }, &bad, 2));
+        assert!(!should_restart(
+            Restart::OnFailure { max: Some(2) },
+            &bad,
+            2
+        ));
     }
 
     #[test]
@@ -371,7 +384,19 @@ mod tests {
 
     #[test]
     fn exit_statuses() {
-        assert_eq!(Exit::from_status(3 << 8), Exit { code: 3, signal: None });
-        assert_eq!(Exit::from_status(15), Exit { code: 143, signal: Some(15) });
+        assert_eq!(
+            Exit::from_status(3 << 8),
+            Exit {
+                code: 3,
+                signal: None
+            }
+        );
+        assert_eq!(
+            Exit::from_status(15),
+            Exit {
+                code: 143,
+                signal: Some(15)
+            }
+        );
     }
 }
