@@ -38,8 +38,23 @@ impl Root {
         require("unshare", "util-linux");
         require("busybox", "busybox-static");
         let scratch = Scratch::new(&format!("meta-{}", name));
-        let r = Root { scratch, ro_etc: false };
-        for d in ["bin", "sbin", "etc/pidone", "proc", "dev/pts", "tmp", "run", "root", "home/app", "srv", "opt"] {
+        let r = Root {
+            scratch,
+            ro_etc: false,
+        };
+        for d in [
+            "bin",
+            "sbin",
+            "etc/pidone",
+            "proc",
+            "dev/pts",
+            "tmp",
+            "run",
+            "root",
+            "home/app",
+            "srv",
+            "opt",
+        ] {
             std::fs::create_dir_all(r.path(d)).unwrap();
         }
         std::fs::set_permissions(r.path("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -49,7 +64,10 @@ impl Root {
         }
         let busybox = which("busybox");
         std::fs::copy(&busybox, r.path("bin/busybox")).unwrap();
-        let list = Command::new(&busybox).arg("--list").output().expect("busybox --list");
+        let list = Command::new(&busybox)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" && !applet.is_empty() {
                 let _ = std::os::unix::fs::symlink("busybox", r.path(&format!("bin/{}", applet)));
@@ -98,7 +116,17 @@ mount -t proc proc "$R/proc"
 if [ "$RO_ETC" = 1 ]; then mount --bind "$R/etc" "$R/etc"; mount -o remount,bind,ro "$R/etc"; fi
 exec chroot "$R" /sbin/pidone"#;
         let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--mount", "--uts", "--kill-child", "sh", "-c", script, "sh"]);
+        c.args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--uts",
+            "--kill-child",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ]);
         c.arg(&self.scratch.0);
         c.env_clear();
         c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
@@ -121,7 +149,10 @@ exec chroot "$R" /sbin/pidone"#;
 }
 
 fn which(tool: &str) -> PathBuf {
-    let o = Command::new("sh").args(["-c", &format!("command -v {}", tool)]).output().unwrap();
+    let o = Command::new("sh")
+        .args(["-c", &format!("command -v {}", tool)])
+        .output()
+        .unwrap();
     PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
 }
 
@@ -132,7 +163,12 @@ fn json(s: &str) -> String {
 /// `{"docker:cmd": ["/bin/sh", "-c", SCRIPT], extra...}`.
 fn sh(script: &str, extra: &str) -> String {
     let sep = if extra.is_empty() { "" } else { ", " };
-    format!(r#"{{"docker:cmd": ["/bin/sh", "-c", {}]{}{}}}"#, json(script), sep, extra)
+    format!(
+        r#"{{"docker:cmd": ["/bin/sh", "-c", {}]{}{}}}"#,
+        json(script),
+        sep,
+        extra
+    )
 }
 
 fn out(o: &Output) -> String {
@@ -140,7 +176,13 @@ fn out(o: &Output) -> String {
 }
 
 fn assert_code(o: &Output, code: i32) {
-    assert_eq!(o.status.code(), Some(code), "stdout: {}\nstderr: {}", stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// A bad document: exit 125 and one FATAL line naming the stage and the
@@ -153,11 +195,21 @@ fn assert_fatal(r: &Root, stage: &str, needle: &str) {
         .lines()
         .find(|l| l.contains("FATAL"))
         .unwrap_or_else(|| panic!("no FATAL line in {:?}", err));
-    assert!(line.starts_with(&format!("pidone: FATAL stage={}: ", stage)), "{}", line);
-    assert!(line.contains(needle), "{:?} does not contain {:?}", line, needle);
+    assert!(
+        line.starts_with(&format!("pidone: FATAL stage={}: ", stage)),
+        "{}",
+        line
+    );
+    assert!(
+        line.contains(needle),
+        "{:?} does not contain {:?}",
+        line,
+        needle
+    );
     let log = r.log();
     assert!(
-        log.lines().any(|l| l.contains(&format!("FATAL stage={}: ", stage)) && l.contains(needle)),
+        log.lines()
+            .any(|l| l.contains(&format!("FATAL stage={}: ", stage)) && l.contains(needle)),
         "log: {}",
         log
     );
@@ -168,13 +220,16 @@ fn smartos_readme_example_runs_sleep_3600() {
     let r = Root::new("readme");
     r.metadata(r#"{"docker:entrypoint": "[\"/bin/sleep\"]", "docker:cmd": "[\"3600\"]"}"#);
     let mut cmd = r.command();
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid1 = pid1_of(child.id());
     // The command is pidone's child with exactly that argv.
     let start = Instant::now();
     let argv = loop {
-        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pid1)).unwrap_or_default();
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pid1))
+            .unwrap_or_default();
         let found = kids.split_whitespace().find_map(|k| {
             let c = std::fs::read(format!("/proc/{}/cmdline", k)).ok()?;
             (c == b"/bin/sleep\x003600\x00").then_some(c)
@@ -182,7 +237,10 @@ fn smartos_readme_example_runs_sleep_3600() {
         if let Some(a) = found {
             break a;
         }
-        assert!(start.elapsed() < DEADLINE, "no /bin/sleep 3600 under pidone");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no /bin/sleep 3600 under pidone"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(argv, b"/bin/sleep\x003600\x00");
@@ -193,7 +251,11 @@ fn smartos_readme_example_runs_sleep_3600() {
     assert_eq!(st["exit_code"], 143);
     assert_eq!(st["signal"], 15);
     let log = r.log();
-    assert!(log.contains("argv[0] = /bin/sleep") && log.contains("argv[1] = 3600"), "{}", log);
+    assert!(
+        log.contains("argv[0] = /bin/sleep") && log.contains("argv[1] = 3600"),
+        "{}",
+        log
+    );
 }
 
 #[test]
@@ -203,7 +265,9 @@ fn string_encoded_and_native_arrays() {
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "café native ünï\n");
-    r.metadata(r#"{"docker:entrypoint": ["/bin/echo"], "docker:cmd": "[\"enc\", \"\\ud83d\\ude00\"]"}"#);
+    r.metadata(
+        r#"{"docker:entrypoint": ["/bin/echo"], "docker:cmd": "[\"enc\", \"\\ud83d\\ude00\"]"}"#,
+    );
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "enc 😀\n");
@@ -217,8 +281,15 @@ fn oci_image_config_top_level_and_nested() {
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "oci\n1000\n/opt\n");
-    assert!(r.log().contains("ignoring unknown keys: Labels, architecture"), "{}", r.log());
-    r.metadata(r#"{"Entrypoint": null, "Cmd": ["/bin/echo", "top"], "User": "", "WorkingDir": ""}"#);
+    assert!(
+        r.log()
+            .contains("ignoring unknown keys: Labels, architecture"),
+        "{}",
+        r.log()
+    );
+    r.metadata(
+        r#"{"Entrypoint": null, "Cmd": ["/bin/echo", "top"], "User": "", "WorkingDir": ""}"#,
+    );
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "top\n");
@@ -234,7 +305,11 @@ fn entrypoint_only_cmd_only_and_both_empty() {
     r.metadata(r#"{"docker:cmd": "[\"/bin/echo\", \"c\"]"}"#);
     assert_eq!(out(&r.run()), "c\n");
     r.metadata(r#"{"docker:entrypoint": "[]", "docker:cmd": []}"#);
-    assert_fatal(&r, "metadata", "no command: docker:entrypoint and docker:cmd are both missing or empty");
+    assert_fatal(
+        &r,
+        "metadata",
+        "no command: docker:entrypoint and docker:cmd are both missing or empty",
+    );
     r.metadata(r#"{"docker:env": ["A=1"]}"#);
     assert_fatal(&r, "metadata", "no command");
 }
@@ -243,24 +318,55 @@ fn entrypoint_only_cmd_only_and_both_empty() {
 fn bad_metadata_is_one_line_and_125() {
     let r = Root::new("bad");
     r.metadata("{\n  \"docker:cmd\": [\"/bin/true\",\n}\n");
-    assert_fatal(&r, "metadata", "the document: not valid JSON (line 3, column 1");
+    assert_fatal(
+        &r,
+        "metadata",
+        "the document: not valid JSON (line 3, column 1",
+    );
     r.metadata("[\"/bin/true\"]");
-    assert_fatal(&r, "metadata", "the document: is an array; expected one JSON object");
+    assert_fatal(
+        &r,
+        "metadata",
+        "the document: is an array; expected one JSON object",
+    );
     r.metadata(r#"{"docker:cmd": 7}"#);
-    assert_fatal(&r, "metadata", "docker:cmd: got a number; expected an array of strings");
+    assert_fatal(
+        &r,
+        "metadata",
+        "docker:cmd: got a number; expected an array of strings",
+    );
     r.metadata(r#"{"docker:cmd": ["/bin/echo", 1]}"#);
-    assert_fatal(&r, "metadata", "docker:cmd: element 1 is a number; expected an array of strings");
+    assert_fatal(
+        &r,
+        "metadata",
+        "docker:cmd: element 1 is a number; expected an array of strings",
+    );
     r.metadata(r#"{"docker:cmd": "[\"/bin/echo\""}"#);
-    assert_fatal(&r, "metadata", "docker:cmd: the string is not valid JSON text (line 1, column 12");
+    assert_fatal(
+        &r,
+        "metadata",
+        "docker:cmd: the string is not valid JSON text (line 1, column 12",
+    );
     r.metadata(r#"{"docker:cmd": ["/bin/true"], "docker:tty": "yes"}"#);
-    assert_fatal(&r, "metadata", "docker:tty: got a string; expected true or false");
+    assert_fatal(
+        &r,
+        "metadata",
+        "docker:tty: got a string; expected true or false",
+    );
     r.metadata(r#"{"docker:cmd": ["/bin/true"], "docker:user": 1000}"#);
-    assert_fatal(&r, "metadata", "docker:user: got a number; expected a string");
+    assert_fatal(
+        &r,
+        "metadata",
+        "docker:user: got a number; expected a string",
+    );
     r.metadata(r#"{"Cmd": ["/bin/true"], "Env": "A=1"}"#);
     assert_fatal(&r, "metadata", "Env: the string is not valid JSON text");
     r.metadata(r#"{"Cmd": ["/bin/true"], "pidone:restart": "sometimes"}"#);
     assert_fatal(&r, "metadata", "pidone:restart: \"sometimes\"; expected \"no\", \"always\", \"on-failure\" or \"on-failure:N\"");
-    r.metadata(&format!("{{\"Cmd\": [\"/bin/true\"], \"pad\": \"{}\"}}", "x".repeat(1 << 20)));
+    r.metadata(&format!(
+        "{{\"Cmd\": [\"/bin/true\"], \"pad\": \"{}\"}}",
+        "x".repeat(1 << 20)
+    ));
     assert_fatal(&r, "metadata", "larger than 1048576 bytes");
     std::fs::remove_file(r.path("etc/pidone/metadata.json")).unwrap();
     assert_fatal(&r, "metadata", "cannot read /etc/pidone/metadata.json");
@@ -273,7 +379,11 @@ fn unknown_keys_are_logged_and_ignored() {
     let o = r.run();
     assert_code(&o, 0);
     let log = r.log();
-    assert!(log.contains("WARN metadata: ignoring unknown keys: docker:frobnicate, pidone:bogus"), "{}", log);
+    assert!(
+        log.contains("WARN metadata: ignoring unknown keys: docker:frobnicate, pidone:bogus"),
+        "{}",
+        log
+    );
     assert!(!log.contains("docker:id"), "{}", log);
 }
 
@@ -291,20 +401,39 @@ fn env_defaults_order_and_replacement_and_no_values_in_the_log() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
-        ["PATH=/bin:/usr/bin", "HOME=/", "HOSTNAME=meta-box", "A=again", "B=env", "SECRET=hunter2-value"],
+        [
+            "PATH=/bin:/usr/bin",
+            "HOME=/",
+            "HOSTNAME=meta-box",
+            "A=again",
+            "B=env",
+            "SECRET=hunter2-value"
+        ],
         "no TERM outside tty mode; later names replace in place"
     );
     let log = r.log();
     for name in ["PATH", "HOME", "HOSTNAME", "A", "B", "SECRET"] {
         assert!(log.contains(&format!("INFO env {}\n", name)), "{}", log);
     }
-    assert!(log.contains("skipping environment entry \"noequals\""), "{}", log);
+    assert!(
+        log.contains("skipping environment entry \"noequals\""),
+        "{}",
+        log
+    );
     for value in ["hunter2-value", "again", "link", "/bin:/usr/bin"] {
-        assert!(!log.contains(value), "env value {:?} in the log:\n{}", value, log);
+        assert!(
+            !log.contains(value),
+            "env value {:?} in the log:\n{}",
+            value,
+            log
+        );
     }
     // The default PATH when the metadata sets none.
     r.metadata(r#"{"docker:cmd": ["/bin/sh", "-c", "echo $PATH"]}"#);
-    assert_eq!(out(&r.run()), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    assert_eq!(
+        out(&r.run()),
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
 }
 
 /// Uid, Gid, Groups and HOME as the command sees them.
@@ -322,7 +451,10 @@ fn creds(r: &Root, user: &str) -> (String, String, Vec<u32>, String) {
             .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .unwrap_or_default()
     };
-    let mut groups: Vec<u32> = field("Groups:").split_whitespace().map(|g| g.parse().unwrap()).collect();
+    let mut groups: Vec<u32> = field("Groups:")
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
     groups.sort();
     (field("Uid:"), field("Gid:"), groups, field("HOME="))
 }
@@ -348,7 +480,12 @@ fn every_user_form_with_supplementary_groups() {
         assert_eq!(gs, *groups, "groups of {}", spec);
         assert_eq!(h, *home, "home of {}", spec);
     }
-    assert!(r.log().contains("user app uid 1000 gid 1000 groups 1000,50,10 home /home/app"), "{}", r.log());
+    assert!(
+        r.log()
+            .contains("user app uid 1000 gid 1000 groups 1000,50,10 home /home/app"),
+        "{}",
+        r.log()
+    );
 }
 
 #[test]
@@ -368,27 +505,48 @@ fn unknown_user_or_group_and_empty_parts_are_fatal() {
 #[test]
 fn workdir_created_owned_and_tilde() {
     let r = Root::new("workdir");
-    r.metadata(&sh("pwd; touch mine", r#""docker:user": "app", "docker:workdir": "~/new/deeper""#));
+    r.metadata(&sh(
+        "pwd; touch mine",
+        r#""docker:user": "app", "docker:workdir": "~/new/deeper""#,
+    ));
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "/home/app/new/deeper\n");
-    for d in ["home/app/new", "home/app/new/deeper", "home/app/new/deeper/mine"] {
+    for d in [
+        "home/app/new",
+        "home/app/new/deeper",
+        "home/app/new/deeper/mine",
+    ] {
         let m = std::fs::metadata(r.path(d)).unwrap();
         assert_eq!((m.uid(), m.gid()), (1000, 1000), "{}", d);
     }
-    assert!(r.log().contains("workdir /home/app/new created"), "{}", r.log());
+    assert!(
+        r.log().contains("workdir /home/app/new created"),
+        "{}",
+        r.log()
+    );
     // Existing directories keep their owner.
-    r.metadata(&sh("pwd", r#""docker:user": "app", "docker:workdir": "/srv/data""#));
+    r.metadata(&sh(
+        "pwd",
+        r#""docker:user": "app", "docker:workdir": "/srv/data""#,
+    ));
     assert_eq!(out(&r.run()), "/srv/data\n");
     assert_eq!(std::fs::metadata(r.path("srv")).unwrap().uid(), 0);
     assert_eq!(std::fs::metadata(r.path("srv/data")).unwrap().uid(), 1000);
     // Not enterable as the user: fatal.
     std::fs::create_dir_all(r.path("root/secret")).unwrap();
-    r.metadata(&sh("pwd", r#""docker:user": "app", "docker:workdir": "/root/secret""#));
+    r.metadata(&sh(
+        "pwd",
+        r#""docker:user": "app", "docker:workdir": "/root/secret""#,
+    ));
     std::fs::set_permissions(r.path("root"), std::fs::Permissions::from_mode(0o700)).unwrap();
     let o = r.run();
     assert_code(&o, 125);
-    assert!(stderr(&o).contains("stage=workdir: cannot enter /root/secret: Permission denied"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stage=workdir: cannot enter /root/secret: Permission denied"),
+        "{}",
+        stderr(&o)
+    );
     r.metadata(&sh("pwd", r#""docker:workdir": "/etc/passwd""#));
     assert_fatal(&r, "workdir", "/etc/passwd is not a directory");
 }
@@ -397,7 +555,11 @@ fn workdir_created_owned_and_tilde() {
 fn command_lookup_in_the_new_path() {
     let r = Root::new("lookup");
     r.write("opt/tools/hello", "#!/bin/sh\necho hello from $0\n");
-    std::fs::set_permissions(r.path("opt/tools/hello"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        r.path("opt/tools/hello"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     // A relative PATH entry is taken from the workdir.
     r.metadata(r#"{"docker:cmd": ["hello"], "docker:env": ["PATH=/nowhere:tools"], "docker:workdir": "/opt"}"#);
     let o = r.run();
@@ -406,10 +568,18 @@ fn command_lookup_in_the_new_path() {
     r.metadata(r#"{"docker:cmd": ["no-such-tool"]}"#);
     let o = r.run();
     assert_code(&o, 127);
-    assert!(stderr(&o).contains("cannot run \"no-such-tool\": not found in PATH"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot run \"no-such-tool\": not found in PATH"),
+        "{}",
+        stderr(&o)
+    );
     r.metadata(r#"{"docker:cmd": ["/opt/tools"]}"#);
     assert_code(&r.run(), 126);
-    std::fs::set_permissions(r.path("opt/tools/hello"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        r.path("opt/tools/hello"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     r.metadata(r#"{"docker:cmd": ["/opt/tools/hello"]}"#);
     let o = r.run();
     assert_code(&o, 126);
@@ -428,16 +598,35 @@ impl Pty {
     fn open() -> Pty {
         let (mut master, mut slave) = (0, 0);
         // SAFETY: valid out-pointers; no name/termios/winsize.
-        let r = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-        let name = std::fs::read_link(format!("/proc/self/fd/{}", slave)).unwrap().to_string_lossy().into_owned();
+        let name = std::fs::read_link(format!("/proc/self/fd/{}", slave))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         // SAFETY: flags on our descriptors.
         unsafe {
-            libc::fcntl(master, libc::F_SETFL, libc::fcntl(master, libc::F_GETFL) | libc::O_NONBLOCK);
+            libc::fcntl(
+                master,
+                libc::F_SETFL,
+                libc::fcntl(master, libc::F_GETFL) | libc::O_NONBLOCK,
+            );
             libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
             libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
         }
-        Pty { master, slave, name }
+        Pty {
+            master,
+            slave,
+            name,
+        }
     }
 
     fn read_all(&self) -> String {
@@ -468,7 +657,12 @@ impl Drop for Pty {
 /// `pid pgrp session tty_nr tpgid` of a process, from `/proc/N/stat`.
 fn stat_fields(line: &str) -> [i64; 5] {
     let rest = &line[line.rfind(')').expect("stat line") + 1..];
-    let f: Vec<i64> = rest.split_whitespace().skip(1).take(5).map(|x| x.parse().unwrap()).collect();
+    let f: Vec<i64> = rest
+        .split_whitespace()
+        .skip(1)
+        .take(5)
+        .map(|x| x.parse().unwrap())
+        .collect();
     let pid: i64 = line.split_whitespace().next().unwrap().parse().unwrap();
     [pid, f[1], f[2], f[3], f[4]]
 }
@@ -479,21 +673,44 @@ fn tty_mode_session_leader_with_controlling_tty() {
     let r = Root::new("tty");
     r.metadata(&sh(
         "cat /proc/$$/stat; echo TERM=$TERM; for f in 0 1 2; do readlink /proc/$$/fd/$f; done",
-        &format!(r#""docker:tty": "true", "pidone:console": {}"#, json(&pty.name)),
+        &format!(
+            r#""docker:tty": "true", "pidone:console": {}"#,
+            json(&pty.name)
+        ),
     ));
     let o = r.run();
     assert_code(&o, 0);
     let text = pty.read_all();
-    let stat = text.lines().find(|l| l.contains(") ")).unwrap_or_else(|| panic!("no stat on the pty: {:?}", text));
+    let stat = text
+        .lines()
+        .find(|l| l.contains(") "))
+        .unwrap_or_else(|| panic!("no stat on the pty: {:?}", text));
     let [pid, pgrp, session, tty_nr, tpgid] = stat_fields(stat);
     assert_eq!(pid, session, "the command leads its own session: {}", stat);
     assert_eq!(pid, pgrp, "{}", stat);
-    assert_ne!(tty_nr, 0, "the command has a controlling terminal: {}", stat);
-    assert_eq!(tpgid, pgrp, "the command is the terminal's foreground group: {}", stat);
+    assert_ne!(
+        tty_nr, 0,
+        "the command has a controlling terminal: {}",
+        stat
+    );
+    assert_eq!(
+        tpgid, pgrp,
+        "the command is the terminal's foreground group: {}",
+        stat
+    );
     assert!(text.contains("TERM=xterm"), "{}", text);
-    assert_eq!(text.lines().filter(|l| *l == pty.name).count(), 3, "stdin, stdout, stderr on the console: {}", text);
+    assert_eq!(
+        text.lines().filter(|l| *l == pty.name).count(),
+        3,
+        "stdin, stdout, stderr on the console: {}",
+        text
+    );
     assert_eq!(out(&o), "", "nothing on the inherited stdout");
-    assert!(r.log().contains(&format!("console {} (tty", pty.name)), "{}", r.log());
+    assert!(
+        r.log().contains(&format!("console {} (tty", pty.name)),
+        "{}",
+        r.log()
+    );
 }
 
 #[test]
@@ -517,7 +734,10 @@ fn non_tty_console_stdio() {
     // open_stdin: stdin from the console too.
     r.metadata(&sh(
         "readlink /proc/$$/fd/0",
-        &format!(r#""docker:open_stdin": true, "pidone:console": {}"#, json(&pty.name)),
+        &format!(
+            r#""docker:open_stdin": true, "pidone:console": {}"#,
+            json(&pty.name)
+        ),
     ));
     assert_code(&r.run(), 0);
     assert!(pty.read_all().contains(&pty.name), "stdin on the console");
@@ -526,13 +746,17 @@ fn non_tty_console_stdio() {
     let o = r.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "inherited\n");
-    assert!(stderr(&o).contains("WARN stage=console: cannot open /dev/console"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("WARN stage=console: cannot open /dev/console"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 const HELPERS: &str = r#""pidone:helpers": [
     {"argv": ["/bin/sleep", "1001"]},
     {"argv": ["/bin/sh", "-c", "sleep 1002 & echo $! > /run/bg.pid"], "pidfile": "/run/bg.pid"},
-    {"argv": ["/bin/sh", "-c", "sleep 1003 &"]},
+    {"argv": ["/bin/sh", "-c", "echo helper-output-in-the-log; sleep 1003 &"]},
     {"argv": ["/bin/sh", "-c", "trap '' TERM; exec sleep 1004"]}]"#;
 
 fn sleepers(text: &str) -> Vec<String> {
@@ -552,31 +776,64 @@ const LIST: &str = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; d
 #[test]
 fn helpers_started_and_killed_with_noipmgmtd() {
     let r = Root::new("helpkill");
-    r.metadata(&sh(LIST, &format!(r#"{}, "docker:noipmgmtd": "true""#, HELPERS)));
+    r.metadata(&sh(
+        LIST,
+        &format!(r#"{}, "docker:noipmgmtd": "true""#, HELPERS),
+    ));
     let o = r.run();
     assert_code(&o, 0);
     assert!(sleepers(&out(&o)).is_empty(), "helpers left: {}", out(&o));
     let log = r.log();
     assert!(log.contains("helper /bin/sleep started: pid"), "{}", log);
-    assert_eq!(log.matches("INFO helper /bin/sh started: pid").count(), 3, "{}", log);
+    assert!(
+        log.contains("\nhelper-output-in-the-log\n"),
+        "helper stdout goes to the log: {}",
+        log
+    );
+    assert_eq!(
+        log.matches("INFO helper /bin/sh started: pid").count(),
+        3,
+        "{}",
+        log
+    );
     assert!(log.contains(": SIGTERM\n"), "{}", log);
     assert!(log.contains("was killed by SIGTERM"), "{}", log);
-    assert!(log.contains("still running after 2 s: SIGKILL"), "the TERM-ignoring helper: {}", log);
+    assert!(
+        log.contains("still running after 2 s: SIGKILL"),
+        "the TERM-ignoring helper: {}",
+        log
+    );
     assert!(log.contains("was killed by SIGKILL"), "{}", log);
 }
 
 #[test]
 fn helpers_keep_running_without_noipmgmtd() {
     let r = Root::new("helpkeep");
-    r.metadata(&sh(LIST, &format!(r#"{}, "docker:noipmgmtd": false, "pidone:grace": 0.5"#, HELPERS)));
+    r.metadata(&sh(
+        LIST,
+        &format!(
+            r#"{}, "docker:noipmgmtd": false, "pidone:grace": 0.5"#,
+            HELPERS
+        ),
+    ));
     let o = r.run();
     assert_code(&o, 0);
-    assert_eq!(sleepers(&out(&o)), ["sleep 1001", "sleep 1002", "sleep 1003", "sleep 1004"]);
+    assert_eq!(
+        sleepers(&out(&o)),
+        ["sleep 1001", "sleep 1002", "sleep 1003", "sleep 1004"]
+    );
     let log = r.log();
     assert!(!log.contains(": SIGTERM\n"), "no helper killed: {}", log);
     // A helper that cannot start is fatal.
-    r.metadata(&sh("true", r#""pidone:helpers": [{"argv": ["no-such-daemon"]}]"#));
-    assert_fatal(&r, "helpers", "helper: cannot run \"no-such-daemon\": not found in PATH");
+    r.metadata(&sh(
+        "true",
+        r#""pidone:helpers": [{"argv": ["no-such-daemon"]}]"#,
+    ));
+    assert_fatal(
+        &r,
+        "helpers",
+        "helper: cannot run \"no-such-daemon\": not found in PATH",
+    );
 }
 
 #[test]
@@ -588,17 +845,28 @@ fn hostname_hosts_and_resolv_conf() {
     assert_code(&o, 0);
     assert_eq!(out(&o), "meta-host\nHOSTNAME=meta-host\n");
     let hosts = r.read("etc/hosts");
-    assert!(hosts.contains("127.0.0.1\tlocalhost\n") && hosts.contains("\tmeta-host\n"), "{}", hosts);
+    assert!(
+        hosts.contains("127.0.0.1\tlocalhost\n") && hosts.contains("\tmeta-host\n"),
+        "{}",
+        hosts
+    );
     assert_eq!(
         r.read("etc/resolv.conf"),
         "nameserver 10.0.0.53\nnameserver 2001:db8::53\nsearch a.example b.example\n"
     );
     let log = r.log();
-    assert!(log.contains("INFO hostname meta-host") && log.contains("INFO wrote /etc/resolv.conf"), "{}", log);
+    assert!(
+        log.contains("INFO hostname meta-host") && log.contains("INFO wrote /etc/resolv.conf"),
+        "{}",
+        log
+    );
     // pidone:hosts false: left alone.
     r.write("etc/hosts", "keep\n");
     std::fs::remove_file(r.path("etc/resolv.conf")).unwrap();
-    r.metadata(&sh("true", &format!(r#"{}, "pidone:hosts": "false""#, keys)));
+    r.metadata(&sh(
+        "true",
+        &format!(r#"{}, "pidone:hosts": "false""#, keys),
+    ));
     assert_code(&r.run(), 0);
     assert_eq!(r.read("etc/hosts"), "keep\n");
     assert!(!r.path("etc/resolv.conf").exists());
@@ -614,7 +882,11 @@ fn hostname_hosts_and_resolv_conf() {
     let o = ro.run();
     assert_code(&o, 0);
     assert_eq!(out(&o), "ran\n");
-    assert!(stderr(&o).contains("WARN stage=hostname: cannot write /etc/hosts: Read-only file system"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("WARN stage=hostname: cannot write /etc/hosts: Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn runs(r: &Root) -> usize {
@@ -624,20 +896,33 @@ fn runs(r: &Root) -> usize {
 #[test]
 fn restart_on_failure_with_doubling_delays() {
     let r = Root::new("restart");
-    r.metadata(&sh("echo run >> /tmp/runs; exit 3", r#""pidone:restart": "on-failure:2""#));
+    r.metadata(&sh(
+        "echo run >> /tmp/runs; exit 3",
+        r#""pidone:restart": "on-failure:2""#,
+    ));
     let o = r.run();
     assert_code(&o, 3);
     assert_eq!(runs(&r), 3);
     let log = r.log();
-    assert!(log.contains("INFO restart 1 in 100 ms") && log.contains("INFO restart 2 in 200 ms"), "{}", log);
+    assert!(
+        log.contains("INFO restart 1 in 100 ms") && log.contains("INFO restart 2 in 200 ms"),
+        "{}",
+        log
+    );
     assert!(!log.contains("restart 3"), "{}", log);
     assert_eq!(log.matches("exited with status 3").count(), 3, "{}", log);
     let st = r.status();
-    assert_eq!((st["exit_code"].as_i64(), st["restarts"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(
+        (st["exit_code"].as_i64(), st["restarts"].as_i64()),
+        (Some(3), Some(2))
+    );
 
     // on-failure does not restart a success; "no" (the default) never.
     std::fs::remove_file(r.path("tmp/runs")).unwrap();
-    r.metadata(&sh("echo run >> /tmp/runs; exit 0", r#""pidone:restart": "on-failure""#));
+    r.metadata(&sh(
+        "echo run >> /tmp/runs; exit 0",
+        r#""pidone:restart": "on-failure""#,
+    ));
     assert_code(&r.run(), 0);
     assert_eq!(runs(&r), 1);
     std::fs::remove_file(r.path("tmp/runs")).unwrap();
@@ -659,16 +944,29 @@ fn restart_delay_resets_after_a_long_run() {
     assert_code(&o, 1);
     assert_eq!(runs(&r), 4);
     let log = r.log();
-    let delays: Vec<&str> = log.lines().filter_map(|l| l.split("INFO restart ").nth(1)).collect();
-    assert_eq!(delays, ["1 in 100 ms", "2 in 200 ms", "3 in 100 ms"], "{}", log);
+    let delays: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("INFO restart ").nth(1))
+        .collect();
+    assert_eq!(
+        delays,
+        ["1 in 100 ms", "2 in 200 ms", "3 in 100 ms"],
+        "{}",
+        log
+    );
 }
 
 #[test]
 fn restart_always_stops_on_sigterm() {
     let r = Root::new("always");
-    r.metadata(&sh("echo run >> /tmp/runs; exit 0", r#""pidone:restart": "always""#));
+    r.metadata(&sh(
+        "echo run >> /tmp/runs; exit 0",
+        r#""pidone:restart": "always""#,
+    ));
     let mut cmd = r.command();
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid1 = pid1_of(child.id());
     let start = Instant::now();
@@ -678,7 +976,12 @@ fn restart_always_stops_on_sigterm() {
     }
     kill(pid1, libc::SIGTERM);
     let o = wait_output(child, DEADLINE);
-    assert!(matches!(o.status.code(), Some(0) | Some(143)), "{:?} {}", o.status, stderr(&o));
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(143)),
+        "{:?} {}",
+        o.status,
+        stderr(&o)
+    );
     let n = runs(&r);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(runs(&r), n, "no run after pidone stopped");
@@ -696,10 +999,18 @@ fn status_file_and_log_file() {
     ));
     let o = r.run();
     assert_code(&o, 7);
-    assert_eq!(std::fs::metadata(r.path("var/log/pidone.log.1")).unwrap().len(), (1 << 20) + 10);
+    assert_eq!(
+        std::fs::metadata(r.path("var/log/pidone.log.1"))
+            .unwrap()
+            .len(),
+        (1 << 20) + 10
+    );
     let st = r.status();
     let keys: Vec<&String> = st.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["ended", "exit_code", "restarts", "signal", "started"]);
+    assert_eq!(
+        keys,
+        ["ended", "exit_code", "restarts", "signal", "started"]
+    );
     assert_eq!(st["exit_code"], 7);
     assert!(st["signal"].is_null());
     assert_eq!(st["restarts"], 0);
@@ -715,7 +1026,9 @@ fn status_file_and_log_file() {
     for l in log.lines() {
         let (ts, rest) = l.split_once(' ').unwrap();
         assert!(is_timestamp(ts), "{}", l);
-        *levels.entry(rest.split(' ').next().unwrap().to_string()).or_insert(0) += 1;
+        *levels
+            .entry(rest.split(' ').next().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     assert!(levels.contains_key("INFO"), "{}", log);
     for needle in [
@@ -761,4 +1074,24 @@ fn pidone_log_key_moves_or_disables_the_log() {
     assert!(!r.path("var/log/pidone.log").exists());
     // The status file is still written.
     assert_eq!(r.status()["exit_code"], 0);
+}
+
+#[test]
+fn syslog_gets_the_records() {
+    let r = Root::new("syslog");
+    let sock = std::os::unix::net::UnixDatagram::bind(r.path("dev/log")).expect("bind dev/log");
+    sock.set_nonblocking(true).unwrap();
+    r.metadata(&sh("true", r#""pidone:syslog": "true""#));
+    assert_code(&r.run(), 0);
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        got.push('\n');
+    }
+    assert!(
+        got.contains("pidone[1]") && got.contains("started pid"),
+        "{}",
+        got
+    );
 }
