@@ -63,6 +63,11 @@ impl Root {
             std::fs::write(r.path(&format!("dev/{}", d)), "").unwrap();
         }
         let busybox = which("busybox");
+        assert!(
+            is_static(&busybox),
+            "{} is dynamically linked and cannot run in the test root: install busybox-static",
+            busybox.display()
+        );
         std::fs::copy(&busybox, r.path("bin/busybox")).unwrap();
         let list = Command::new(&busybox)
             .arg("--list")
@@ -154,6 +159,24 @@ fn which(tool: &str) -> PathBuf {
         .output()
         .unwrap();
     PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+/// No PT_INTERP program header: the ELF needs no dynamic loader.
+fn is_static(path: &std::path::Path) -> bool {
+    let b = std::fs::read(path).unwrap_or_default();
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map_or(0, |x| u16::from_le_bytes([x[0], x[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map_or(0, |x| u64::from_le_bytes(x.try_into().unwrap()) as usize)
+    };
+    if b.get(..5) != Some(b"\x7fELF\x02") {
+        return false;
+    }
+    let (phoff, size, n) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..n).all(|i| b.get(phoff + i * size..phoff + i * size + 4) != Some(&3u32.to_le_bytes()[..]))
 }
 
 fn json(s: &str) -> String {
