@@ -126,6 +126,7 @@ exec chroot "$R" /sbin/pidone"#;
             "--fork",
             "--mount",
             "--uts",
+            "--net",
             "--kill-child",
             "sh",
             "-c",
@@ -278,6 +279,30 @@ fn smartos_readme_example_runs_sleep_3600() {
         log.contains("argv[0] = /bin/sleep") && log.contains("argv[1] = 3600"),
         "{}",
         log
+    );
+}
+
+/// A metadata dump as a SmartOS docker zone carries it works unchanged.
+#[test]
+fn smartos_zone_dump_unchanged() {
+    let r = Root::new("dump");
+    let dump = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/metadata/smartos-zone.json"
+    ))
+    .unwrap();
+    r.metadata(&dump);
+    let o = r.run();
+    assert_code(&o, 0);
+    assert_eq!(
+        out(&o),
+        "hello from the zone\n1000\n/srv/app\nbär\n3f0c2a9e61b8\n"
+    );
+    let log = r.log();
+    assert!(!log.contains("unknown keys"), "{}", log);
+    assert_eq!(
+        r.read("etc/resolv.conf"),
+        "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch zone.example\n"
     );
 }
 
