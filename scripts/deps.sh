@@ -12,6 +12,7 @@ want() { # want COMMAND PACKAGE
 case "$what" in
 test)
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static
@@ -28,6 +29,8 @@ bench)
 	want catatonit catatonit
 	want unshare util-linux
 	want ip iproute2
+	want cc "gcc libc6-dev"
+	want strip binutils
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac

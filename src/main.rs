@@ -12,9 +12,11 @@ use std::os::unix::ffi::OsStringExt;
 
 mod caps;
 mod cli;
+mod dhcp;
 mod error;
 mod log;
 mod metadata;
+mod netlink;
 mod plan;
 mod setup;
 mod signals;
@@ -25,9 +27,11 @@ mod supervise;
 use cli::Request;
 use error::Error;
 
+/// # Safety
+/// Called once by the C runtime with its argc/argv.
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = signals::take_over();
     sanitize_stdio();
@@ -35,28 +39,68 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
         .filter_map(|i| {
             // SAFETY: the C runtime hands us argc valid C strings.
             let p = unsafe { *argv.add(i) };
-            (!p.is_null()).then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+            (!p.is_null())
+                .then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
         })
         .collect::<Vec<_>>();
-    let env = cli::Environ(std::env::vars_os().collect());
-    run(&args, &env, &inherited)
+    let env = environment();
+    let code = run(&args, &env, &inherited);
+    // The kernel frees everything at exit; freeing it first would only
+    // cost munmap calls (musl returns each emptied page at once).
+    std::mem::forget((args, env));
+    code
+}
+
+/// The environment, read from `environ` into a vector of the right size:
+/// std's `vars_os` grows its own vector one push at a time and is then
+/// copied again, and with musl's allocator every size passed through costs
+/// an mmap and a munmap.
+#[cfg(not(test))]
+fn environment() -> cli::Environ {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: the C runtime's NULL-terminated array of C strings, which
+    // nothing changes (no threads, no setenv).
+    let entries = unsafe {
+        let mut n = 0;
+        while !environ.is_null() && !(*environ.add(n)).is_null() {
+            n += 1;
+        }
+        (0..n).map(|i| CStr::from_ptr(*environ.add(i)).to_bytes())
+    };
+    let mut vars = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // As std does: the name ends at the first '=' after its first
+        // byte (a name may start with '='); entries without one are
+        // skipped.
+        if let Some(eq) = entry.iter().skip(1).position(|&c| c == b'=').map(|i| i + 1) {
+            let (k, v) = entry.split_at(eq);
+            vars.push((
+                OsString::from_vec(k.to_vec()),
+                OsString::from_vec(v.get(1..).unwrap_or(&[]).to_vec()),
+            ));
+        }
+    }
+    cli::Environ(vars)
 }
 
 #[cfg_attr(test, allow(dead_code))]
 fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) -> i32 {
-    let plan = match cli::parse(args, env) {
+    let dockerenv = read_dockerenv(args);
+    let plan = match cli::parse(args, env, &dockerenv) {
         Ok(Request::Print(text)) => {
             use std::io::Write;
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
-        Ok(Request::Run(plan)) => *plan,
+        Ok(Request::Run(plan)) => plan,
         Ok(Request::Metadata { source, base }) => {
             match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
                 Ok(mut plan) => {
                     plan.notes
                         .insert(0, format!("metadata from {}", metadata::describe(&source)));
-                    plan
+                    Box::new(plan)
                 }
                 Err(e) => {
                     // The metadata defaults, so the error reaches its log file.
@@ -65,9 +109,14 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
                 }
             }
         }
-        Err(e) => {
+        Err(e) if e.code == error::EXIT_USAGE => {
             // A usage error: one line, before any logging is set up.
             eprintln!("pidone: {}", e.message);
+            return e.code;
+        }
+        Err(e) => {
+            // A bad input document (e.g. /.dockerenv): a setup failure.
+            eprintln!("pidone: FATAL {}", e);
             return e.code;
         }
     };
@@ -84,7 +133,25 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    supervise::run(&plan, &launch, inherited)
+    let code = supervise::run(&plan, &launch, inherited);
+    // As in main: no freeing just before exit.
+    std::mem::forget((plan, launch));
+    code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Input step of the classic `/.dockerinit` personality: the environment
+/// file the daemon wrote, read here because parsers make no system calls.
+fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
+    use cli::dockerinit::{DockerEnv, DOCKERENV};
+    if !args.first().is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit) {
+        return DockerEnv::Missing;
+    }
+    match std::fs::read(DOCKERENV) {
+        Ok(bytes) => DockerEnv::Contents(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
+        Err(e) => DockerEnv::Unreadable(e.to_string()),
+    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

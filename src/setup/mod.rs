@@ -72,6 +72,9 @@ pub fn prepare(plan: &Plan) -> Result<Launch> {
     let cwd = workdir::apply(plan, cred.as_ref())?;
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
+    if let Some(caps) = &plan.drop_caps {
+        crate::caps::warn_kept(caps);
+    }
 
     let argv = plan
         .command
@@ -111,7 +114,10 @@ pub fn become_reaper(plan: &Plan) {
     if let Some(sig) = plan.pdeathsig {
         // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::warn!("cannot set the parent-death signal: {}", std::io::Error::last_os_error());
+            log::warn!(
+                "cannot set the parent-death signal: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
