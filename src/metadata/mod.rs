@@ -7,6 +7,7 @@
 //! `pidone:*` keys are read in both. Every bad value is one error naming the
 //! key and the expected form; unknown keys become one warning.
 
+pub mod machine;
 pub mod net;
 
 use std::ffi::OsString;
@@ -227,6 +228,10 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
     }
     let mut command = found.entrypoint;
     command.extend(found.cmd);
+    if command.is_empty() {
+        // A VM's kernel command line may give it after `--` (as libkrun).
+        command = std::mem::take(&mut plan.command);
+    }
     if command.is_empty() {
         return Err(bad(
             "no command",
@@ -485,6 +490,7 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:syslog" => plan.log.syslog = boolean(key, v)?,
         "pidone:hosts" => plan.network.write_etc = boolean(key, v)?,
+        k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }
     Ok(())
