@@ -50,9 +50,10 @@ deps:
 test: deps build
 	$(CARGO) test --release -- --test-threads=4
 
+# Every area's bench/*.sh, each given the binary.
 bench: build
 	@sh scripts/deps.sh bench
-	@sh bench/bench.sh $(BIN)
+	@for s in bench/*.sh; do echo "make: $$s" >&2; sh $$s $(BIN) || exit 1; done
 
 lint:
 	$(CARGO) fmt --check

@@ -39,6 +39,7 @@ const OPT_PARAMS: u8 = 55;
 const OPT_MAX_SIZE: u8 = 57;
 const OPT_CLIENT_ID: u8 = 61;
 const OPT_RAPID_COMMIT: u8 = 80;
+const OPT_CLASSLESS_ROUTES: u8 = 121;
 const OPT_END: u8 = 255;
 
 /// What the lease gives.
@@ -53,6 +54,10 @@ pub struct Lease {
     pub server: Option<Ipv4Addr>,
     /// Seconds; None when the server did not say.
     pub lease_time: Option<u32>,
+    /// Classless static routes (option 121): destination, prefix, router
+    /// (0.0.0.0 = on the link). When present, RFC 3442 has the client use
+    /// them instead of `routers`.
+    pub routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
 }
 
 /// A server's answer, decoded.
@@ -90,7 +95,13 @@ pub fn build(
     opt(
         OPT_PARAMS,
         &[
-            OPT_SUBNET, OPT_ROUTER, OPT_DNS, OPT_DOMAIN, OPT_MTU, OPT_LEASE,
+            OPT_SUBNET,
+            OPT_CLASSLESS_ROUTES,
+            OPT_ROUTER,
+            OPT_DNS,
+            OPT_DOMAIN,
+            OPT_MTU,
+            OPT_LEASE,
         ],
     );
     if kind == DISCOVER {
@@ -143,6 +154,7 @@ pub fn parse(m: &[u8], xid: u32, mac: &[u8; 6]) -> Option<Reply> {
         mtu: None,
         server: None,
         lease_time: None,
+        routes: Vec::new(),
     };
     let (mut kind, mut rapid, mut mask) = (0, false, None);
     let mut at = 240;
@@ -187,6 +199,7 @@ pub fn parse(m: &[u8], xid: u32, mac: &[u8; 6]) -> Option<Reply> {
             }
             OPT_SERVER_ID => lease.server = ipv4(d),
             OPT_RAPID_COMMIT => rapid = true,
+            OPT_CLASSLESS_ROUTES => lease.routes = classless_routes(d).unwrap_or_default(),
             _ => {}
         }
         at += 2 + len;
@@ -208,6 +221,24 @@ pub fn parse(m: &[u8], xid: u32, mac: &[u8; 6]) -> Option<Reply> {
         rapid_commit: rapid,
         lease,
     })
+}
+
+/// Option 121: prefix length, the destination's significant octets, the
+/// router. None (all ignored) when malformed, as RFC 3442 asks.
+fn classless_routes(mut d: &[u8]) -> Option<Vec<(Ipv4Addr, u8, Ipv4Addr)>> {
+    let mut out = Vec::new();
+    while let Some((&prefix, rest)) = d.split_first() {
+        if prefix > 32 {
+            return None;
+        }
+        let n = usize::from(prefix).div_ceil(8);
+        let mut dst = [0u8; 4];
+        dst.get_mut(..n)?.copy_from_slice(rest.get(..n)?);
+        let router = ipv4(rest.get(n..n + 4)?)?;
+        out.push((Ipv4Addr::from(dst), prefix, router));
+        d = rest.get(n + 4..)?;
+    }
+    Some(out)
 }
 
 fn checksum(data: &[u8], mut sum: u32) -> u16 {
@@ -554,6 +585,31 @@ mod tests {
         assert!(parse(&bad, 7, &MAC).is_none());
         let evil = reply(ACK, 7, &[(OPT_DOMAIN, b"x\nnameserver 6.6.6.6")]);
         assert_eq!(parse(&evil, 7, &MAC).unwrap().lease.domain, None);
+    }
+
+    #[test]
+    fn classless_static_routes() {
+        // 0/0 via 10.9.0.1; 10.20/16 via 10.9.0.254; 192.168.7.0/24 on-link.
+        let d = [
+            0, 10, 9, 0, 1, 16, 10, 20, 10, 9, 0, 254, 24, 192, 168, 7, 0, 0, 0, 0,
+        ];
+        let m = reply(ACK, 7, &[(OPT_CLASSLESS_ROUTES, &d)]);
+        let r = parse(&m, 7, &MAC).unwrap().lease.routes;
+        assert_eq!(
+            r,
+            vec![
+                (Ipv4Addr::UNSPECIFIED, 0, Ipv4Addr::new(10, 9, 0, 1)),
+                (
+                    Ipv4Addr::new(10, 20, 0, 0),
+                    16,
+                    Ipv4Addr::new(10, 9, 0, 254)
+                ),
+                (Ipv4Addr::new(192, 168, 7, 0), 24, Ipv4Addr::UNSPECIFIED),
+            ]
+        );
+        assert_eq!(classless_routes(&[33, 1, 2, 3, 4, 5, 6, 7, 8, 9]), None);
+        assert_eq!(classless_routes(&[24, 10, 1]), None);
+        assert_eq!(classless_routes(&[]), Some(vec![]));
     }
 
     #[test]

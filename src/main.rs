@@ -15,6 +15,7 @@ mod cli;
 mod dhcp;
 mod error;
 mod log;
+mod machine;
 mod metadata;
 mod netlink;
 mod plan;
@@ -27,21 +28,65 @@ mod supervise;
 use cli::Request;
 use error::Error;
 
+/// # Safety
+/// Called once by the C runtime with its argc/argv.
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = signals::take_over();
+    if machine_mode() {
+        machine_main(&inherited);
+    }
     sanitize_stdio();
     let args = (0..argc.max(0) as usize)
         .filter_map(|i| {
             // SAFETY: the C runtime hands us argc valid C strings.
             let p = unsafe { *argv.add(i) };
-            (!p.is_null()).then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+            (!p.is_null())
+                .then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
         })
         .collect::<Vec<_>>();
-    let env = cli::Environ(std::env::vars_os().collect());
-    run(&args, &env, &inherited)
+    let env = environment();
+    let code = run(&args, &env, &inherited);
+    // The kernel frees everything at exit; freeing it first would only
+    // cost munmap calls (musl returns each emptied page at once).
+    std::mem::forget((args, env));
+    code
+}
+
+/// The environment, read from `environ` into a vector of the right size:
+/// std's `vars_os` grows its own vector one push at a time and is then
+/// copied again, and with musl's allocator every size passed through costs
+/// an mmap and a munmap.
+#[cfg(not(test))]
+fn environment() -> cli::Environ {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: the C runtime's NULL-terminated array of C strings, which
+    // nothing changes (no threads, no setenv).
+    let entries = unsafe {
+        let mut n = 0;
+        while !environ.is_null() && !(*environ.add(n)).is_null() {
+            n += 1;
+        }
+        (0..n).map(|i| CStr::from_ptr(*environ.add(i)).to_bytes())
+    };
+    let mut vars = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // As std does: the name ends at the first '=' after its first
+        // byte (a name may start with '='); entries without one are
+        // skipped.
+        if let Some(eq) = entry.iter().skip(1).position(|&c| c == b'=').map(|i| i + 1) {
+            let (k, v) = entry.split_at(eq);
+            vars.push((
+                OsString::from_vec(k.to_vec()),
+                OsString::from_vec(v.get(1..).unwrap_or(&[]).to_vec()),
+            ));
+        }
+    }
+    cli::Environ(vars)
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -53,13 +98,13 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
-        Ok(Request::Run(plan)) => *plan,
+        Ok(Request::Run(plan)) => plan,
         Ok(Request::Metadata { source, base }) => {
             match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
                 Ok(mut plan) => {
                     plan.notes
                         .insert(0, format!("metadata from {}", metadata::describe(&source)));
-                    plan
+                    Box::new(plan)
                 }
                 Err(e) => {
                     // The metadata defaults, so the error reaches its log file.
@@ -81,18 +126,32 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
     };
 
     log::init(&plan.log);
+    launch(&plan, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// From a plan to the command's end: shared by both flows, and never
+/// inlined, so the stages and the supervisor exist once in the binary.
+#[inline(never)]
+fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
     for w in &plan.warnings {
         ::log::warn!("{}", w);
     }
     for n in &plan.notes {
         ::log::info!("{}", n);
     }
-    setup::become_reaper(&plan);
-    let launch = match setup::prepare(&plan) {
+    setup::become_reaper(plan);
+    let launch = match setup::prepare(plan) {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    supervise::run(&plan, &launch, inherited)
+    if plan.machine.is_some() {
+        machine::mark("pidone: starting the command");
+    }
+    let code = supervise::run(plan, &launch, inherited);
+    // As in main: no freeing just before exit.
+    std::mem::forget(launch);
+    code
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -108,6 +167,71 @@ fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
         Err(e) => DockerEnv::Unreadable(e.to_string()),
     }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// PID 1 of a machine: nothing has mounted /proc yet (an initramfs's
+/// `/init`), or the kernel command line says `pidone.machine=1`.
+fn machine_mode() -> bool {
+    if std::process::id() != 1 {
+        return false;
+    }
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// The machine flow: early mounts, the kernel command line, metadata, then
+/// the usual stages and supervision; always ends the machine, never
+/// returns (PID 1 exiting panics the kernel).
+fn machine_main(inherited: &signals::Inherited) -> ! {
+    let mounts = setup::mounts::apply();
+    machine::mark("pidone: machine mode, early mounts done");
+    sanitize_stdio();
+    let cmdline = std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let parsed = match &mounts {
+        Ok(_) => cli::kernel::parse(&cmdline),
+        Err(e) => Err(e.clone()),
+    };
+    let (plan, early) = match parsed {
+        Ok(Request::Run(plan)) => (*plan, None),
+        Ok(Request::Metadata { source, base }) => {
+            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
+                Ok(mut plan) => {
+                    // The words after `--` serve when the document has no command.
+                    if plan.command.is_empty() && !plan.pause {
+                        plan.command = base.command.clone();
+                    }
+                    if plan.machine.is_none() {
+                        plan.machine = base.machine.clone();
+                    }
+                    (plan, None)
+                }
+                Err(e) => (*base, Some(e)),
+            }
+        }
+        Ok(Request::Print(_)) => (
+            cli::kernel::machine_plan(),
+            Some(Error::new(error::Stage::Usage, "nothing to run")),
+        ),
+        Err(e) => (cli::kernel::machine_plan(), Some(e)),
+    };
+    let power = plan.machine.as_ref().map(|m| m.power).unwrap_or_default();
+    log::init(&plan.log);
+    ::log::info!("machine mode");
+    if let Ok(r) = &mounts {
+        r.notes.iter().for_each(|n| ::log::info!("{}", n));
+        r.warnings.iter().for_each(|w| ::log::warn!("stage=mounts: {}", w));
+    }
+    if let Some(e) = early {
+        machine::end(fatal(&e), power);
+    }
+    machine::disable_cad();
+    machine::end(launch(&plan, inherited), power)
 }
 
 #[cfg_attr(test, allow(dead_code))]

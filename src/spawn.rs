@@ -1,12 +1,17 @@
 //! Start the command as pidone's child.
 //!
-//! Everything that can be prepared is prepared before the fork (argv, envp,
-//! the candidate paths), so the child only makes system calls. A failure in
-//! the child is reported to the parent through a close-on-exec pipe: the
-//! parent reads nothing when the exec succeeded.
+//! Everything that can be prepared is prepared before the clone (argv,
+//! envp, the candidate paths), so the child only makes system calls.
+//!
+//! The child is started vfork-style: `clone(CLONE_VM | CLONE_VFORK)` on a
+//! stack of its own, as musl's and glibc's `posix_spawn` do. It shares pidone's memory, so no page tables are
+//! copied and no copy-on-write faults follow, and pidone is suspended until
+//! the child has exec'd or exited. That suspension is what makes the
+//! sharing safe (pidone has no threads and no signal handlers), and it
+//! replaces the report pipe: a child that cannot exec writes what failed
+//! into a slot pidone reads when it resumes.
 
 use std::ffi::CString;
-use std::os::unix::io::RawFd;
 
 use crate::error::{Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
 use crate::setup::Launch;
@@ -23,20 +28,7 @@ enum Step {
     Exec = 6,
 }
 
-impl Step {
-    fn from(b: u8) -> Step {
-        match b {
-            1 => Step::Session,
-            2 => Step::Stdio,
-            3 => Step::Caps,
-            4 => Step::User,
-            5 => Step::Workdir,
-            _ => Step::Exec,
-        }
-    }
-}
-
-/// Prepared before the fork.
+/// Prepared before the clone.
 struct Prepared {
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
@@ -53,7 +45,10 @@ fn prepare(launch: &Launch) -> Prepared {
     envp.push(std::ptr::null());
 
     let own = format!("LISTEN_PID={}", std::process::id());
-    let listen_pid = launch.env.iter().position(|e| e.as_bytes() == own.as_bytes());
+    let listen_pid = launch
+        .env
+        .iter()
+        .position(|e| e.as_bytes() == own.as_bytes());
 
     let name = launch.argv.first().map_or(&b""[..], |a| a.as_bytes());
     let candidates = if name.contains(&b'/') || name.is_empty() {
@@ -64,14 +59,21 @@ fn prepare(launch: &Launch) -> Prepared {
             .split(|&c| c == b':')
             .filter_map(|dir| {
                 // An empty PATH entry is the current directory.
-                let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+                let mut p = if dir.is_empty() {
+                    b".".to_vec()
+                } else {
+                    dir.to_vec()
+                };
                 p.push(b'/');
                 p.extend_from_slice(name);
                 CString::new(p).ok()
             })
             .collect()
     };
-    let groups = launch.cred.as_ref().map_or_else(Vec::new, |c| c.groups.clone());
+    let groups = launch
+        .cred
+        .as_ref()
+        .map_or_else(Vec::new, |c| c.groups.clone());
     Prepared {
         argv,
         envp,
@@ -88,7 +90,9 @@ pub struct SpawnFailure {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// The system's text for an errno, without Rust's " (os error N)".
@@ -100,73 +104,104 @@ pub fn describe(errno: i32) -> String {
     }
 }
 
+/// Room for the child's stack until it execs: it only makes system calls
+/// (a few hundred bytes of frames), so this is a wide margin.
+const CHILD_STACK: usize = 32 * 1024;
+
+/// The child's stack. A static rather than a buffer in pidone's frame:
+/// Rust probes every page of a large frame, which made all 32 KiB
+/// resident; here only the page or two the child touches are. One child
+/// at a time uses it: pidone has no threads, and clone returns only once
+/// the previous child has exec'd or exited.
+#[repr(C, align(16))]
+struct Stack(std::cell::UnsafeCell<[u8; CHILD_STACK]>);
+
+// SAFETY: used by one vfork child at a time, as said above.
+unsafe impl Sync for Stack {}
+
+static STACK: Stack = Stack(std::cell::UnsafeCell::new([0; CHILD_STACK]));
+
+/// What the parent shares with its vfork-style child.
+struct Shared<'a> {
+    launch: &'a Launch,
+    prepared: Prepared,
+    inherited: &'a Inherited,
+    /// Set by the child when it could not exec.
+    failed: Option<(Step, i32)>,
+}
+
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg points at the parent's `Shared`, which stays alive and
+    // untouched while the parent is suspended by CLONE_VFORK.
+    let shared = unsafe { &mut *arg.cast::<Shared>() };
+    let (step, e) = child(shared.launch, &mut shared.prepared, shared.inherited);
+    shared.failed = Some((step, e));
+    let code = if step == Step::Exec && e == libc::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXEC
+    };
+    // SAFETY: leaving the child at once, without running anything of
+    // pidone's exit path.
+    unsafe { libc::_exit(code) }
+}
+
 /// Start the command. Returns its pid.
 pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
-    let prepared = prepare(launch);
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds is valid for two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(SpawnFailure {
-            error: Error::new(Stage::Exec, format!("pipe: {}", describe(errno()))),
-        });
+    if launch.new_session && launch.stdio.is_none() {
+        release_tty();
     }
-    let [rd, wr] = fds;
-    // SAFETY: pidone has no threads, so the child may run any code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = errno();
-        close(rd);
-        close(wr);
-        return Err(SpawnFailure {
-            error: Error::new(Stage::Exec, format!("fork: {}", describe(e))),
-        });
-    }
-    if pid == 0 {
-        close(rd);
-        let (step, e) = child(launch, prepared, inherited);
-        let msg = [step as u8, e as u8, (e >> 8) as u8, (e >> 16) as u8, (e >> 24) as u8];
-        // SAFETY: writing a small buffer to our pipe, then leaving at once.
-        unsafe {
-            libc::write(wr, msg.as_ptr().cast(), msg.len());
-            libc::_exit(if step == Step::Exec && e == libc::ENOENT {
-                EXIT_NOT_FOUND
-            } else {
-                EXIT_CANNOT_EXEC
-            });
-        }
-    }
-    close(wr);
-    let mut msg = [0u8; 5];
-    let n = loop {
-        // SAFETY: reading into a local buffer.
-        let n = unsafe { libc::read(rd, msg.as_mut_ptr().cast(), msg.len()) };
-        if n >= 0 || errno() != libc::EINTR {
-            break n;
-        }
+    let mut shared = Shared {
+        launch,
+        prepared: prepare(launch),
+        inherited,
+        failed: None,
     };
-    close(rd);
-    if n < 5 {
-        return Ok(pid);
+    // SAFETY: the child's stack grows down from the end of STACK, which
+    // nothing else uses meanwhile; `shared` outlives the child's use of it,
+    // since clone returns only after the child has exec'd or exited
+    // (CLONE_VFORK). SIGCHLD is the exit signal, as for fork.
+    let pid = unsafe {
+        let top = STACK.0.get().cast::<u8>().add(CHILD_STACK);
+        libc::clone(
+            child_entry,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut shared as *mut Shared).cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(SpawnFailure {
+            error: Error::new(Stage::Exec, format!("clone: {}", describe(errno()))),
+        });
     }
-    let step = Step::from(msg[0]);
-    let e = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    let Some((step, e)) = shared.failed else {
+        return Ok(pid);
+    };
+    // The child has left: reap it here, so it is neither signalled by the
+    // shutdown nor reported as a stray zombie.
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
     Err(SpawnFailure {
         error: failure(launch, step, e),
     })
 }
 
 fn failure(launch: &Launch, step: Step, e: i32) -> Error {
-    let cmd = launch
-        .argv
-        .first()
-        .map_or_else(String::new, |a| String::from_utf8_lossy(a.as_bytes()).into_owned());
+    let cmd = launch.argv.first().map_or_else(String::new, |a| {
+        String::from_utf8_lossy(a.as_bytes()).into_owned()
+    });
     let (stage, what) = match step {
         Step::Session => (Stage::Console, "cannot set up the session".to_string()),
         Step::Stdio => (Stage::Console, "cannot attach stdio".to_string()),
         Step::Caps => (Stage::Caps, "cannot drop capabilities".to_string()),
         Step::User => (Stage::User, "cannot switch user".to_string()),
         Step::Workdir => {
-            let dir = launch.cwd.as_ref().map_or_else(String::new, |d| d.to_string_lossy().into_owned());
+            let dir = launch
+                .cwd
+                .as_ref()
+                .map_or_else(String::new, |d| d.to_string_lossy().into_owned());
             (Stage::Workdir, format!("cannot enter {}", dir))
         }
         Step::Exec => {
@@ -175,22 +210,47 @@ fn failure(launch: &Launch, step: Step, e: i32) -> Error {
             } else {
                 describe(e)
             };
-            let code = if e == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
-            return Error::new(Stage::Exec, format!("cannot run {:?}: {}", cmd, reason)).with_code(code);
+            let code = if e == libc::ENOENT {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXEC
+            };
+            return Error::new(Stage::Exec, format!("cannot run {:?}: {}", cmd, reason))
+                .with_code(code);
         }
     };
     Error::new(stage, format!("{}: {}", what, describe(e)))
 }
 
-fn close(fd: RawFd) {
-    // SAFETY: closing a descriptor we own.
+/// dumb-init's way: a terminal can be the controlling terminal of one
+/// session only, so pidone gives its own up, or the command's new session
+/// could not take it (TIOCSCTTY fails with EPERM). When the session leader
+/// lets go, the kernel sends SIGHUP and SIGCONT to the terminal's
+/// foreground group; if that is pidone's, they are pending now (blocked)
+/// and are taken here rather than forwarded to the command as if a user
+/// had sent them.
+fn release_tty() {
+    // SAFETY: terminal queries and ioctls on descriptor 0; the waits take
+    // only signals already pending (zero timeout).
     unsafe {
-        libc::close(fd);
+        if libc::isatty(0) != 1 {
+            return;
+        }
+        let leader = libc::getsid(0) == libc::getpid();
+        let foreground = libc::tcgetpgrp(0) == libc::getpgrp();
+        if libc::ioctl(0, libc::TIOCNOTTY) != 0 || !(leader && foreground) {
+            return;
+        }
+    }
+    log::debug!("gave up the controlling terminal for the command's session");
+    for sig in [libc::SIGHUP, libc::SIGCONT] {
+        signals::wait(signals::bit(sig), Some(std::time::Duration::ZERO));
     }
 }
 
-/// In the child: set up, then exec. Returns only on failure.
-fn child(launch: &Launch, mut p: Prepared, inherited: &Inherited) -> (Step, i32) {
+/// In the child: set up, then exec. Returns only on failure. It runs in
+/// pidone's memory, so it allocates nothing and changes nothing but `p`.
+fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32) {
     // SAFETY: plain system calls on our own process.
     unsafe {
         if launch.new_session {
@@ -245,14 +305,16 @@ fn child(launch: &Launch, mut p: Prepared, inherited: &Inherited) -> (Step, i32)
             }
         }
         if launch.close_fds {
-            // Close-on-exec rather than close: the report pipe must stay
-            // open until the exec.
+            // Close-on-exec rather than close, so a failed exec can still
+            // report on stderr through pidone.
             close_fds_on_exec();
         }
+        // On this stack frame: it lives until the exec.
+        let mut listen = [0u8; 32];
         if let Some(i) = p.listen_pid {
-            let own = CString::new(format!("LISTEN_PID={}", libc::getpid())).unwrap_or_default();
-            p.envp[i] = own.as_ptr();
-            std::mem::forget(own);
+            if let Some(slot) = p.envp.get_mut(i) {
+                *slot = listen_pid_entry(&mut listen, libc::getpid()).cast();
+            }
         }
         signals::restore_in_child(inherited);
 
@@ -276,14 +338,46 @@ fn child(launch: &Launch, mut p: Prepared, inherited: &Inherited) -> (Step, i32)
     }
 }
 
+/// `LISTEN_PID=<pid>` and a NUL in `buf`, without allocating (11 + at most
+/// 10 digits + 1 fits in 32, so no index below can be out of range).
+fn listen_pid_entry(buf: &mut [u8; 32], pid: i32) -> *const u8 {
+    const NAME: &[u8] = b"LISTEN_PID=";
+    let mut digits = [0u8; 12];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[..NAME.len()].copy_from_slice(NAME);
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        buf[NAME.len() + i] = *d;
+    }
+    buf[NAME.len() + len] = 0;
+    buf.as_ptr()
+}
+
 /// Mark every descriptor >= 3 close-on-exec.
 fn close_fds_on_exec() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r == 0 {
         return;
     }
-    // Older kernels: walk the descriptors one by one.
+    // Older kernels (before 5.11): walk the descriptors one by one. This
+    // allocates in pidone's heap, which is consistent while pidone is
+    // suspended; the few bytes are lost when the exec succeeds.
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
         let fds: Vec<i32> = dir
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -295,5 +389,25 @@ fn close_fds_on_exec() {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_pid_entry_formats_without_allocating() {
+        let mut buf = [0xffu8; 32];
+        let p = listen_pid_entry(&mut buf, 4242);
+        // SAFETY: listen_pid_entry NUL-terminates within buf.
+        let s = unsafe { std::ffi::CStr::from_ptr(p.cast()) };
+        assert_eq!(s.to_bytes(), b"LISTEN_PID=4242");
+        let p = listen_pid_entry(&mut buf, i32::MAX);
+        let s = unsafe { std::ffi::CStr::from_ptr(p.cast()) };
+        assert_eq!(s.to_bytes(), b"LISTEN_PID=2147483647");
+        let p = listen_pid_entry(&mut buf, 1);
+        let s = unsafe { std::ffi::CStr::from_ptr(p.cast()) };
+        assert_eq!(s.to_bytes(), b"LISTEN_PID=1");
     }
 }

@@ -107,6 +107,8 @@ impl Net {
             "docker:cmd": cmd,
             "sdc:nics": nics,
             "sdc:routes": routes,
+            // Keep the inherited stdio (not /dev/console): the test reads it.
+            "pidone:console": "",
         });
         let path = self.scratch.path(&format!(
             "metadata-{}.json",
@@ -117,11 +119,13 @@ impl Net {
     }
 
     /// pidone as PID 1 of a new pid namespace inside the container's net
-    /// namespace; /etc is a scratch directory of its own (DHCP writes
-    /// resolv.conf there, never in the host's /etc).
+    /// namespace; /etc and /var/log are scratch directories of its own
+    /// (resolv.conf, the log and the status file never land in the host's).
     fn pidone(&self, metadata: &str) -> Command {
         let etc = self.scratch.path("etc");
+        let log = self.scratch.path("log");
         std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(&log).unwrap();
         let mut c = Command::new("ip");
         c.args([
             "netns",
@@ -136,8 +140,9 @@ impl Net {
             "-c",
         ]);
         c.arg(format!(
-            "mount --bind {} /etc && exec {} -v --metadata {}",
+            "mount --bind {} /etc && mount --bind {} /var/log && exec {} -v --metadata {}",
             etc.display(),
+            log.display(),
             pidone().display(),
             metadata
         ));
@@ -412,20 +417,19 @@ fn same_configuration_twice_succeeds() {
     assert!(!err.contains("WARN"), "{}", err);
 }
 
-#[test]
-fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
+/// busybox udhcpd on the host end of `outside` (10.61.0.1/24), leasing
+/// 10.61.0.50-60 with `options` (udhcpd.conf `option` lines).
+fn dhcp_server(net: &mut Net, outside: &str, options: &str) {
     require("busybox", "busybox-static");
-    let mut net = Net::new("dhcp");
-    net.veth("pdndh0", "pdndhh", None, &["10.61.0.1/24"]);
     let conf = net.scratch.path("udhcpd.conf");
     std::fs::write(
         &conf,
         format!(
-            "start 10.61.0.50\nend 10.61.0.60\ninterface pdndhh\nlease_file {}\npidfile {}\n\
-             option subnet 255.255.255.0\noption router 10.61.0.1\noption dns 10.61.0.53 10.61.0.54\n\
-             option domain pdn.test\noption mtu 1450\noption lease 86400\n",
+            "start 10.61.0.50\nend 10.61.0.60\ninterface {}\nlease_file {}\npidfile {}\n{}",
+            outside,
             net.scratch.path("leases").display(),
-            net.scratch.path("udhcpd.pid").display()
+            net.scratch.path("udhcpd.pid").display(),
+            options
         ),
     )
     .unwrap();
@@ -437,6 +441,18 @@ fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
         .spawn()
         .unwrap();
     net.children.push(server);
+}
+
+#[test]
+fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
+    let mut net = Net::new("dhcp");
+    net.veth("pdndh0", "pdndhh", None, &["10.61.0.1/24"]);
+    dhcp_server(
+        &mut net,
+        "pdndhh",
+        "option subnet 255.255.255.0\noption router 10.61.0.1\noption dns 10.61.0.53 10.61.0.54\n\
+         option domain pdn.test\noption mtu 1450\noption lease 86400\n",
+    );
     let md = net.metadata(
         "ip -o -4 addr show dev pdndh0; ip route show; cat /sys/class/net/pdndh0/mtu; cat /etc/resolv.conf",
         r#"[{"interface": "pdndh0", "ip": "dhcp", "primary": true}]"#,
@@ -445,8 +461,21 @@ fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
     let o = run(net.pidone(&md), DEADLINE);
     ok(&o);
     let out = stdout(&o);
-    assert!(out.contains("inet 10.61.0.5"), "{}", out);
-    assert!(out.contains("/24"), "{}", out);
+    // udhcpd picks from its range by a hash of the MAC.
+    let leased = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_default();
+    let host = leased
+        .strip_prefix("10.61.0.")
+        .and_then(|h| h.strip_suffix("/24"));
+    assert!(
+        host.and_then(|h| h.parse::<u8>().ok())
+            .is_some_and(|h| (50..=60).contains(&h)),
+        "{}",
+        out
+    );
     assert!(out.contains("default via 10.61.0.1 dev pdndh0"), "{}", out);
     assert!(out.lines().any(|l| l == "1450"), "{}", out);
     assert!(
@@ -455,6 +484,34 @@ fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
         out
     );
     assert!(out.contains("search pdn.test"), "{}", out);
+}
+
+#[test]
+fn dhcp_classless_routes_replace_the_router_option() {
+    let mut net = Net::new("dh121");
+    net.veth("pdnd1", "pdnd1h", None, &["10.61.0.1/24"]);
+    // RFC 3442: with option 121 the router option (10.61.0.2) is ignored.
+    dhcp_server(
+        &mut net,
+        "pdnd1h",
+        "option subnet 255.255.255.0\noption router 10.61.0.2\n\
+         option staticroutes 10.66.0.0/16 10.61.0.254, 0.0.0.0/0 10.61.0.1\n",
+    );
+    let md = net.metadata(
+        "ip route show",
+        r#"[{"interface": "pdnd1", "ip": "dhcp"}]"#,
+        "[]",
+    );
+    let o = run(net.pidone(&md), DEADLINE);
+    ok(&o);
+    let out = stdout(&o);
+    assert!(out.contains("default via 10.61.0.1 dev pdnd1"), "{}", out);
+    assert!(
+        out.contains("10.66.0.0/16 via 10.61.0.254 dev pdnd1"),
+        "{}",
+        out
+    );
+    assert!(!out.contains("via 10.61.0.2 "), "{}", out);
 }
 
 #[test]

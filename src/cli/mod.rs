@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::plan::{Personality, Plan};
 
 pub mod dockerinit;
+pub mod kernel;
 pub mod tini;
 
 /// What the caller asked for.

@@ -7,6 +7,7 @@
 //! `pidone:*` keys are read in both. Every bad value is one error naming the
 //! key and the expected form; unknown keys become one warning.
 
+pub mod machine;
 pub mod net;
 
 use std::ffi::OsString;
@@ -228,6 +229,10 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
     let mut command = found.entrypoint;
     command.extend(found.cmd);
     if command.is_empty() {
+        // A VM's kernel command line may give it after `--` (as libkrun).
+        command = std::mem::take(&mut plan.command);
+    }
+    if command.is_empty() {
         return Err(bad(
             "no command",
             format!(
@@ -252,6 +257,9 @@ const SMARTOS_IGNORED: &[&str] = &[
     "docker:restartpolicy",
     "docker:extraHosts",
     "docker:linkHosts",
+    "docker:attach_stdin",
+    "docker:attach_stdout",
+    "docker:attach_stderr",
     "docker:cmd_override",
     "docker:entrypoint_override",
 ];
@@ -306,7 +314,8 @@ fn smartos_keys(
             "sdc:nics" => {
                 let nics = decoded(k, v, "an array of NIC objects")?;
                 plan.network.nics = net::nics(&nics)?;
-                plan.network.loopback = true;
+                // A zone with interfaces gets its loopback up too.
+                plan.network.loopback = !plan.network.nics.is_empty();
             }
             "sdc:routes" => {
                 let routes = decoded(k, v, "an array of route objects")?;
@@ -481,6 +490,7 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:syslog" => plan.log.syslog = boolean(key, v)?,
         "pidone:hosts" => plan.network.write_etc = boolean(key, v)?,
+        k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }
     Ok(())

@@ -13,7 +13,10 @@ pub mod console;
 pub mod env;
 pub mod helpers;
 pub mod hostname;
+pub mod modules;
+pub mod mounts;
 pub mod net;
+pub mod root;
 pub mod user;
 pub mod workdir;
 
@@ -62,6 +65,12 @@ pub fn cstring(bytes: Vec<u8>, stage: Stage, what: &str) -> Result<CString> {
 
 /// Apply the plan, stage by stage, in the documented order.
 pub fn prepare(plan: &Plan) -> Result<Launch> {
+    if let Some(m) = &plan.machine {
+        modules::load(&m.modules)?;
+        if let Some(r) = &m.root {
+            root::switch(r)?;
+        }
+    }
     hostname::apply(plan)?;
     let mut helpers = helpers::start(&plan.helpers, plan.log.file.as_deref())?;
     net::apply(&plan.network)?;
@@ -114,7 +123,10 @@ pub fn become_reaper(plan: &Plan) {
     if let Some(sig) = plan.pdeathsig {
         // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::warn!("cannot set the parent-death signal: {}", std::io::Error::last_os_error());
+            log::warn!(
+                "cannot set the parent-death signal: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -25,12 +25,15 @@ struct Configured {
     addrs: Vec<Cidr>,
     gateways: Vec<IpAddr>,
     primary: bool,
+    /// Routes the DHCP lease gave (option 121).
+    routes: Vec<Route>,
 }
 
 pub fn apply(net: &Network) -> Result<()> {
     if !net.loopback && net.nics.is_empty() && net.routes.is_empty() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let mut nl = Socket::open()
         .map_err(|e| Error::new(Stage::Net, format!("cannot open a netlink socket: {}", e)))?;
     if net.loopback || !net.nics.is_empty() {
@@ -44,10 +47,20 @@ pub fn apply(net: &Network) -> Result<()> {
         leases.extend(lease.map(|l| (c.label.clone(), l)));
         up.push(c);
     }
-    routes(&mut nl, &net.routes, &up);
+    let mut all = net.routes.clone();
+    for c in &up {
+        all.extend(c.routes.iter().cloned());
+    }
+    routes(&mut nl, &all, &up);
     if !leases.is_empty() {
         resolv_conf(net, &leases);
     }
+    log::info!(
+        "network: {} NICs and {} routes done in {} us",
+        net.nics.len(),
+        net.routes.len(),
+        started.elapsed().as_micros()
+    );
     Ok(())
 }
 
@@ -191,6 +204,7 @@ fn configure(
         addrs: nic.addrs.clone(),
         gateways: nic.gateways.clone(),
         primary: nic.primary,
+        routes: Vec::new(),
     };
     if !nic.dhcp {
         return Ok((conf, None));
@@ -213,13 +227,14 @@ fn configure(
         prefix: lease.prefix,
     };
     log::info!(
-        "nic {}: dhcp: lease {} router {} dns {} mtu {} for {}",
+        "nic {}: dhcp: lease {} router {} routes {} dns {} mtu {} for {}",
         label,
         cidr_text(&addr),
         lease
             .routers
             .first()
             .map_or("none".into(), |r| r.to_string()),
+        lease.routes.len(),
         lease.dns.len(),
         lease.mtu.map_or("-".into(), |m| m.to_string()),
         lease
@@ -241,10 +256,31 @@ fn configure(
         if added { "added" } else { "already present" }
     );
     conf.addrs.push(addr);
-    // Configured gateways win over the lease's router.
+    // Configured gateways win over the lease's. With classless routes
+    // (option 121) the router option is ignored (RFC 3442); their default
+    // entry is the gateway, the rest are routes like sdc:routes ones, a
+    // 0.0.0.0 router meaning on this link (the own-address convention).
+    let mut lease_gateways = Vec::new();
+    if lease.routes.is_empty() {
+        lease_gateways.extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
+    }
+    for &(dst, prefix, router) in &lease.routes {
+        if prefix == 0 && !router.is_unspecified() {
+            lease_gateways.push(IpAddr::V4(router));
+            continue;
+        }
+        let on_link = router.is_unspecified();
+        conf.routes.push(Route {
+            dst: Cidr {
+                addr: IpAddr::V4(dst),
+                prefix,
+            },
+            gateway: Some(IpAddr::V4(if on_link { lease.addr } else { router })),
+            linklocal: on_link,
+        });
+    }
     if conf.gateways.is_empty() {
-        conf.gateways
-            .extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
+        conf.gateways = lease_gateways;
     }
     Ok((conf, Some(lease)))
 }
@@ -464,6 +500,7 @@ mod tests {
             addrs: addrs.iter().map(|a| c(a)).collect(),
             gateways: gws.iter().map(|g| g.parse().unwrap()).collect(),
             primary,
+            routes: Vec::new(),
         }
     }
 
