@@ -123,6 +123,13 @@ impl Rootfs {
         }
         let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
         let busybox = busybox.trim();
+        require("readelf", "binutils");
+        let elf = sh(&format!("readelf -l {}", busybox));
+        assert!(
+            !stdout(&elf).contains("program interpreter"),
+            "{} is dynamically linked; the containers need `apt-get install busybox-static`",
+            busybox
+        );
         std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
         // The host's copy: executing the fresh one can hit ETXTBSY while
         // another test thread forks with its write descriptor open.
