@@ -16,6 +16,7 @@ test)
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static
+	want mount mount
 	want runc runc
 	want podman podman
 	want qemu-system-x86_64 qemu-system-x86

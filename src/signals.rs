@@ -77,6 +77,7 @@ fn set_disposition(sig: i32, handler: usize) {
 
 /// Block every signal and make sure SIGCHLD statuses are kept. Called first
 /// thing, so no signal sent to pidone while it starts is lost.
+#[cfg_attr(test, allow(dead_code))]
 pub fn take_over() -> Inherited {
     let mask = sigprocmask(libc::SIG_BLOCK, Some(&ALL));
     let mut old = KernelSigaction {

@@ -253,46 +253,51 @@ const SYS_SIGTIMEDWAIT: i64 = 137;
 
 #[test]
 fn every_catchable_signal_is_forwarded_when_sent_from_outside() {
-    let sc = Scratch::new("core-allsig");
-    let (ready, log) = (sc.path("ready"), sc.path("log"));
     let mut sigs: Vec<i32> = (1..=31)
         .filter(|&s| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(&s))
         .collect();
     // Real-time signals, 32 and 33 included (the C libraries hide them).
     sigs.extend([32, 33, 34, 39, 64]);
-    let last = *sigs.last().unwrap();
-    let child = spawn(as_pid1(
-        &[],
-        &[
-            "--",
-            &tk(),
-            "catch",
-            &s(&ready),
-            &s(&log),
-            &last.to_string(),
-        ],
-    ));
-    let pid1 = pid1_of(child.id());
-    wait_for_file(&ready, LONG);
-    for &sig in &sigs {
-        kill(pid1, sig);
-        wait_for_line(&log, &format!("p {}", sig), LONG);
-        // TSTP, TTIN and TTOU never stop pidone itself.
-        assert_ne!(
-            proc_state(pid1),
-            Some('T'),
-            "pidone stopped by signal {}",
-            sig
+    let last = sigs[sigs.len() - 1].to_string();
+    for as_init in [true, false] {
+        let sc = Scratch::new(if as_init {
+            "core-allsig1"
+        } else {
+            "core-allsig2"
+        });
+        let (ready, log) = (sc.path("ready"), sc.path("log"));
+        let args = ["--", &tk(), "catch", &s(&ready), &s(&log), &last];
+        let child = spawn(if as_init {
+            as_pid1(&[], &args)
+        } else {
+            direct(&args)
+        });
+        let pid = if as_init {
+            pid1_of(child.id())
+        } else {
+            child.id() as i32
+        };
+        wait_for_file(&ready, LONG);
+        for &sig in &sigs {
+            kill(pid, sig);
+            wait_for_line(&log, &format!("p {}", sig), LONG);
+            // TSTP, TTIN and TTOU never stop pidone itself.
+            assert_ne!(
+                proc_state(pid),
+                Some('T'),
+                "pidone stopped by signal {}",
+                sig
+            );
+        }
+        let o = wait_output(child, LONG);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let want: Vec<String> = sigs.iter().map(|s| format!("p {}", s)).collect();
+        assert_eq!(
+            lines(&log),
+            want,
+            "each signal forwarded once, nothing else"
         );
     }
-    let o = wait_output(child, LONG);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let want: Vec<String> = sigs.iter().map(|s| format!("p {}", s)).collect();
-    assert_eq!(
-        lines(&log),
-        want,
-        "each signal forwarded once, nothing else"
-    );
 }
 
 #[test]
@@ -1038,4 +1043,81 @@ fn failed_exec_leaves_no_zombie_to_warn_about() {
     let o = run(as_pid1(&[], &["-w", "pidone-core-no-such-command"]), LONG);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
     assert_eq!(stderr_lines(&o).len(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn closed_stdin_is_reopened_on_dev_null_not_reused() {
+    // Started with descriptor 0 closed, pidone must not let its own log
+    // file land there (and then vanish at the exec): the command gets
+    // /dev/null as stdin.
+    let sc = Scratch::new("core-stdin");
+    let logf = sc.path("pidone.log");
+    let mut c = direct(&["--log-file", &s(&logf), "--", &tk(), "fds"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only close/close_range between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::close(0);
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let o = wait_output(c.spawn().expect("spawn"), LONG);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let fds: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", out);
+    assert!(out.starts_with("0 /dev/null\n"), "{}", out);
+    assert!(lines(&logf).iter().any(|l| l.contains("started pid")));
+}
+
+#[test]
+fn syslog_gets_every_decision() {
+    // The local syslog socket, in a private mount namespace: a datagram
+    // socket of the test's bound over /run/syslog (/var/run/syslog, where
+    // the syslog crate looks after /dev/log).
+    require_root();
+    require("unshare", "util-linux");
+    let sc = Scratch::new("core-syslog");
+    let sock_path = sc.path("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(LONG)).unwrap();
+    // A /dev/log symlink into /run dangles once /run is a fresh tmpfs; a
+    // real socket there (no systemd) gets the test's socket bound over it.
+    let script = r#"mount -t tmpfs pidone-core /run && touch /run/syslog && mount --bind "$1" /run/syslog &&
+        if [ -S /dev/log ] && [ ! -L /dev/log ]; then mount --bind "$1" /dev/log; fi &&
+        exec "$0" --syslog -- sh -c 'exit 3'"#;
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "sh",
+        "-c",
+        script,
+        &s(&pidone()),
+        &s(&sock_path),
+    ]);
+    let o = run(c, LONG);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "info goes to syslog only");
+    let mut got = Vec::new();
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        got.iter()
+            .any(|m| m.contains("pidone[1]") && m.contains("started pid")),
+        "{:?}",
+        got
+    );
+    assert!(
+        got.iter().any(|m| m.contains("exited with status 3")),
+        "{:?}",
+        got
+    );
 }

@@ -123,8 +123,17 @@ impl Rootfs {
         }
         let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
         let busybox = busybox.trim();
+        require("readelf", "binutils");
+        let elf = sh(&format!("readelf -l {}", busybox));
+        assert!(
+            !stdout(&elf).contains("program interpreter"),
+            "{} is dynamically linked; the containers need `apt-get install busybox-static`",
+            busybox
+        );
         std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(root.join("bin/busybox"))
+        // The host's copy: executing the fresh one can hit ETXTBSY while
+        // another test thread forks with its write descriptor open.
+        let list = Command::new(busybox)
             .arg("--list")
             .output()
             .expect("busybox --list");
@@ -977,7 +986,7 @@ fn podman_args<'a>(bind: bool, cmd: &[&'a str]) -> Vec<&'a str> {
 
 fn podman_exit_codes(bind: bool) {
     let p = Podman::new(if bind { "codes-b" } else { "codes-i" });
-    let rootfs = Rootfs::new("pcodes");
+    let rootfs = Rootfs::new(if bind { "pcodesb" } else { "pcodesi" });
     let form = if bind { bind_form() } else { init_form() };
     let cases: &[(&[&str], i32)] = &[
         (&["sh", "-c", "exit 42"], 42),
@@ -1062,7 +1071,7 @@ fn podman_dockerinit_bind_stop_delivers_sigterm() {
 
 fn podman_orphans(bind: bool) {
     let p = Podman::new(if bind { "orph-b" } else { "orph-i" });
-    let rootfs = Rootfs::new("porph");
+    let rootfs = Rootfs::new(if bind { "porphb" } else { "porphi" });
     let form = if bind { bind_form() } else { init_form() };
     let script = "for i in $(seq 1 20); do (sleep 0.2 &) ; done; \
         n=0; while [ $n -lt 200 ]; do z=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); \
@@ -1192,4 +1201,115 @@ fn podman_dockerinit_bind_closes_inherited_descriptors() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert_eq!(stdout(&o), want, "bind form: {}", bind);
     }
+}
+
+/// Receive the pty master runc sends over `--console-socket`.
+fn recv_fd(stream: &std::os::unix::net::UnixStream) -> i32 {
+    use std::os::unix::io::AsRawFd;
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: a zeroed msghdr pointing at our buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: recvmsg into the buffers above.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: walking the control messages the kernel filled in.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(
+            !cmsg.is_null() && (*cmsg).cmsg_type == libc::SCM_RIGHTS,
+            "no descriptor from runc"
+        );
+        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32)
+    }
+}
+
+#[test]
+fn runc_console_flag_gives_the_command_a_controlling_terminal() {
+    // process.terminal: runc makes a pty, mounts its slave at /dev/console
+    // and hands the master to us; `-console /dev/console` must make it the
+    // command's stdio and controlling terminal, in a session of its own.
+    use std::io::Read;
+    use std::os::unix::io::FromRawFd;
+    let script = "[ -t 0 ] && [ -t 1 ] && echo stdio-is-tty; \
+        awk '{ print ($1 == $6 ? \"session-leader\" : \"not-leader\"), ($7 != 0 ? \"has-ctty\" : \"no-ctty\") }' /proc/$$/stat";
+    let b = Bundle::new(
+        "cons",
+        &dockerinit_args(&["-console", "/dev/console"], script),
+        None,
+        true,
+    );
+    let config = b.rootfs.scratch.path("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).expect("config")).expect("json");
+    c["process"]["terminal"] = serde_json::json!(true);
+    std::fs::write(&config, serde_json::to_vec(&c).expect("json")).expect("config");
+    let sock = b.rootfs.scratch.path("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("console socket");
+    listener.set_nonblocking(true).expect("nonblocking");
+    // Detached: runc hands the pty master over the socket and returns.
+    let mut cmd = Command::new("runc");
+    cmd.arg("--root")
+        .arg(&b.state)
+        .args(["run", "--detach", "--console-socket"])
+        .arg(&sock);
+    cmd.arg("--bundle").arg(&b.rootfs.scratch.0).arg(&b.id);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("runc run --detach");
+    let start = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) => {
+                if child.try_wait().expect("try_wait").is_some() {
+                    let o = child.wait_with_output().expect("output");
+                    panic!("runc exited without sending a console: {}", stderr(&o));
+                }
+                assert!(
+                    start.elapsed() < DEADLINE,
+                    "runc never connected to the console socket"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    stream.set_nonblocking(false).expect("blocking");
+    let master = recv_fd(&stream);
+    // Read the terminal until the slave side is gone (EIO).
+    let reader = std::thread::spawn(move || {
+        // SAFETY: the descriptor runc sent us, owned from here on.
+        let mut f = unsafe { std::fs::File::from_raw_fd(master) };
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let o = wait_output(child, DEADLINE);
+    assert_ok(&o);
+    while !reader.is_finished() {
+        assert!(start.elapsed() < DEADLINE, "the container did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tty = reader.join().expect("reader");
+    assert!(tty.contains("stdio-is-tty"), "terminal output:\n{}", tty);
+    assert!(
+        tty.contains("session-leader has-ctty"),
+        "terminal output:\n{}",
+        tty
+    );
 }

@@ -55,6 +55,8 @@ Unknown flags are warned about and skipped, never fatal.
 The environment comes from /.dockerenv (a JSON array of \"NAME=value\"),
 keeping container=; without the file the inherited one is kept. Log:
 /var/log/pidone.log (PIDONE_LOG_FILE to move it, empty for none).
+PIDONE_GRACE: seconds the rest get after SIGTERM once COMMAND ends (3);
+PIDONE_VERBOSITY: 1 and up logs every decision on stderr too.
 ";
 
 /// The capabilities unprivileged classic containers lost (NET_ADMIN from 0.8.1).
@@ -316,6 +318,12 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
         Some((_, v)) => Some(PathBuf::from(v)),
         None => Some(PathBuf::from(DEFAULT_LOG_FILE)),
     };
+    if let Some(v) = env.get("PIDONE_GRACE") {
+        match super::tini::seconds_arg("PIDONE_GRACE", v) {
+            Ok(d) => plan.grace = d,
+            Err(e) => plan.warnings.push(e.message),
+        }
+    }
     if let Some(v) = env.get("PIDONE_VERBOSITY") {
         match v.trim().parse::<u8>() {
             Ok(n) => plan.log.verbosity = n,
@@ -899,11 +907,13 @@ mod tests {
         let e = Environ(vec![
             ("PIDONE_LOG_FILE".into(), "".into()),
             ("PIDONE_VERBOSITY".into(), "2".into()),
+            ("PIDONE_GRACE".into(), "7".into()),
         ]);
         match parse(&os(&["--", "sh"]), &e, &DockerEnv::Missing) {
             Ok(Request::Run(p)) => {
                 assert!(p.log.file.is_none());
                 assert_eq!(p.log.verbosity, 2);
+                assert_eq!(p.grace, std::time::Duration::from_secs(7));
             }
             other => panic!("{:?}", other),
         }

@@ -257,6 +257,9 @@ const SMARTOS_IGNORED: &[&str] = &[
     "docker:restartpolicy",
     "docker:extraHosts",
     "docker:linkHosts",
+    "docker:attach_stdin",
+    "docker:attach_stdout",
+    "docker:attach_stderr",
     "docker:cmd_override",
     "docker:entrypoint_override",
 ];
@@ -311,7 +314,8 @@ fn smartos_keys(
             "sdc:nics" => {
                 let nics = decoded(k, v, "an array of NIC objects")?;
                 plan.network.nics = net::nics(&nics)?;
-                plan.network.loopback = true;
+                // A zone with interfaces gets its loopback up too.
+                plan.network.loopback = !plan.network.nics.is_empty();
             }
             "sdc:routes" => {
                 let routes = decoded(k, v, "an array of route objects")?;

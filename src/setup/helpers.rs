@@ -107,7 +107,7 @@ fn start_one(
         }
     }
     let pid =
-        spawned.map_err(|f| Error::new(Stage::Helpers, format!("helper {}", f.error.message)))?;
+        spawned.map_err(|f| Error::new(Stage::Helpers, format!("helper: {}", f.error.message)))?;
 
     let pids = match &h.pidfile {
         Some(pf) => by_pidfile(pid, pf, sigchld).unwrap_or_else(|| {

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::Cred;
-use crate::error::{Error, Result, Stage};
+use crate::error::{Context, Error, Result, Stage};
 
 pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
     let Some(dir) = &plan.workdir else {
@@ -29,20 +29,13 @@ pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CSt
             log::info!("workdir {} created", made.display());
         }
     }
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::new(
-                Stage::Workdir,
-                format!("{} is not a directory", dir.display()),
-            ))
-        }
-        Err(e) => {
-            return Err(Error::new(
-                Stage::Workdir,
-                format!("cannot enter {}: {}", dir.display(), e),
-            ))
-        }
+    let meta = std::fs::metadata(&dir)
+        .stage(Stage::Workdir, || format!("cannot enter {}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            Stage::Workdir,
+            format!("{} is not a directory", dir.display()),
+        ));
     }
     log::info!("workdir {}", dir.display());
     super::cstring(
