@@ -130,14 +130,14 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
 fn from_metadata(
     source: &cli::Source,
     base: Box<plan::Plan>,
-) -> std::result::Result<plan::Plan, (Error, plan::Plan)> {
+) -> std::result::Result<plan::Plan, (Error, Box<plan::Plan>)> {
     match metadata::read(source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
         Ok(mut plan) => {
             plan.notes
                 .insert(0, format!("metadata from {}", metadata::describe(source)));
             Ok(plan)
         }
-        Err(e) => Err((e, metadata::defaults(*base))),
+        Err(e) => Err((e, Box::new(metadata::defaults(*base)))),
     }
 }
 
@@ -217,7 +217,7 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
         // the words after `--`.)
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
             Ok(plan) => (plan, None),
-            Err((e, fallback)) => (fallback, Some(e)),
+            Err((e, fallback)) => (*fallback, Some(e)),
         },
         Ok(Request::Print(_)) => (
             cli::kernel::machine_plan(),
