@@ -99,20 +99,13 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             return 0;
         }
         Ok(Request::Run(plan)) => plan,
-        Ok(Request::Metadata { source, base }) => {
-            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
-                Ok(mut plan) => {
-                    plan.notes
-                        .insert(0, format!("metadata from {}", metadata::describe(&source)));
-                    Box::new(plan)
-                }
-                Err(e) => {
-                    // The metadata defaults, so the error reaches its log file.
-                    log::init(&metadata::defaults(*base).log);
-                    return fatal(&e);
-                }
+        Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
+            Ok(plan) => Box::new(plan),
+            Err((e, fallback)) => {
+                log::init(&fallback.log);
+                return fatal(&e);
             }
-        }
+        },
         Err(e) if e.code == error::EXIT_USAGE => {
             // A usage error: one line, before any logging is set up.
             eprintln!("pidone: {}", e.message);
@@ -127,6 +120,25 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
 
     log::init(&plan.log);
     launch(&plan, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Read and parse a metadata document on top of `base`. On failure, the
+/// error and the metadata defaults on `base` (so the error reaches the
+/// log file). Shared by both flows and never inlined: it exists once.
+#[inline(never)]
+fn from_metadata(
+    source: &cli::Source,
+    base: Box<plan::Plan>,
+) -> std::result::Result<plan::Plan, (Error, Box<plan::Plan>)> {
+    match metadata::read(source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
+        Ok(mut plan) => {
+            plan.notes
+                .insert(0, format!("metadata from {}", metadata::describe(source)));
+            Ok(plan)
+        }
+        Err(e) => Err((e, Box::new(metadata::defaults(*base)))),
+    }
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -179,7 +191,8 @@ fn machine_mode() -> bool {
     if !std::path::Path::new("/proc/self").exists() {
         return true;
     }
-    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+    std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -189,6 +202,7 @@ fn machine_mode() -> bool {
 fn machine_main(inherited: &signals::Inherited) -> ! {
     let mounts = setup::mounts::apply();
     machine::mark("pidone: machine mode, early mounts done");
+    machine::console_stdio();
     sanitize_stdio();
     let cmdline = std::fs::read("/proc/cmdline")
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -199,21 +213,12 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     };
     let (plan, early) = match parsed {
         Ok(Request::Run(plan)) => (*plan, None),
-        Ok(Request::Metadata { source, base }) => {
-            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
-                Ok(mut plan) => {
-                    // The words after `--` serve when the document has no command.
-                    if plan.command.is_empty() && !plan.pause {
-                        plan.command = base.command.clone();
-                    }
-                    if plan.machine.is_none() {
-                        plan.machine = base.machine.clone();
-                    }
-                    (plan, None)
-                }
-                Err(e) => (*base, Some(e)),
-            }
-        }
+        // (The parser keeps `base.machine` and falls back to its command,
+        // the words after `--`.)
+        Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
+            Ok(plan) => (plan, None),
+            Err((e, fallback)) => (*fallback, Some(e)),
+        },
         Ok(Request::Print(_)) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
@@ -225,7 +230,9 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     ::log::info!("machine mode");
     if let Ok(r) = &mounts {
         r.notes.iter().for_each(|n| ::log::info!("{}", n));
-        r.warnings.iter().for_each(|w| ::log::warn!("stage=mounts: {}", w));
+        r.warnings
+            .iter()
+            .for_each(|w| ::log::warn!("stage=mounts: {}", w));
     }
     if let Some(e) = early {
         machine::end(fatal(&e), power);

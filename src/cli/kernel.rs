@@ -11,6 +11,9 @@
 //!   pidone.modules=A,B       kernel modules to load before the network
 //!   pidone.hostname=NAME
 //!   pidone.env=NAME=VALUE    an environment entry (repeatable)
+//!   pidone.net=IF,ADDR/N[,GW]  an interface with a static address (repeatable;
+//!   pidone.net=IF,dhcp         the first is the primary) or by DHCP
+//!   pidone.dns=IP            a resolver (repeatable)
 //!   pidone.root=DEVICE       switch to this root file system ...
 //!   pidone.rootfstype=TYPE   ... of this type (default ext4) ...
 //!   pidone.rootflags=OPTS    ... with these mount options
@@ -22,7 +25,7 @@ use std::path::PathBuf;
 
 use super::{Request, Source, DEFAULT_METADATA};
 use crate::error::{Error, Result};
-use crate::plan::{Machine, Personality, Plan, PowerAction, RootSwitch};
+use crate::plan::{Machine, Nic, Personality, Plan, PowerAction, RootSwitch};
 
 /// Split the command line as the kernel does: on blanks, double quotes
 /// grouping (and removed), so `pidone.env="A=b c"` is one word.
@@ -82,6 +85,32 @@ fn bad(key: &str, v: &str, expected: &str) -> Error {
             key, v, expected
         ),
     )
+}
+
+/// `IF,ADDR/N[,GW]` or `IF,dhcp`.
+fn nic(v: &str, primary: bool) -> Result<Nic> {
+    const FORM: &str = "IFACE,ADDRESS/PREFIX[,GATEWAY] or IFACE,dhcp";
+    let mut parts = v.split(',');
+    let (Some(interface), Some(addr)) = (parts.next().filter(|i| !i.is_empty()), parts.next())
+    else {
+        return Err(bad("pidone.net", v, FORM));
+    };
+    let mut nic = Nic {
+        interface: Some(interface.to_string()),
+        primary,
+        ..Nic::default()
+    };
+    if addr == "dhcp" {
+        nic.dhcp = true;
+    } else {
+        nic.addrs
+            .push(crate::metadata::net::cidr(addr, false).map_err(|_| bad("pidone.net", v, FORM))?);
+    }
+    for gw in parts {
+        nic.gateways
+            .push(gw.parse().map_err(|_| bad("pidone.net", v, FORM))?);
+    }
+    Ok(nic)
 }
 
 /// The plan a machine starts from, before anything is read.
@@ -147,6 +176,14 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
             "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
             "env" if v.contains('=') && !v.starts_with('=') => plan.env.set.push(OsString::from(v)),
+            "net" => {
+                let nic = nic(v, plan.network.nics.is_empty())?;
+                plan.network.nics.push(nic);
+            }
+            "dns" => plan.network.resolvers.push(
+                v.parse()
+                    .map_err(|_| bad("pidone.dns", v, "an IP address"))?,
+            ),
             "root" if !v.is_empty() => root_dev = Some(v.to_string()),
             "rootfstype" if !v.is_empty() => fstype = v.to_string(),
             "rootflags" => flags = v.to_string(),
@@ -169,7 +206,6 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         return Ok(Request::Run(Box::new(plan)));
     }
     let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
-    plan.notes.push(format!("metadata from {}", path.display()));
     Ok(Request::Metadata {
         source: Source::File(path),
         base: Box::new(plan),
@@ -239,6 +275,33 @@ mod tests {
                 options: "ro".into()
             })
         );
+    }
+
+    #[test]
+    fn network() {
+        let p = run(
+            "pidone.net=eth0,10.0.2.15/24,10.0.2.2 pidone.net=eth1,dhcp pidone.dns=10.0.2.3 -- x",
+        );
+        let n = &p.network.nics;
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0].interface.as_deref(), Some("eth0"));
+        assert!(n[0].primary && !n[0].dhcp);
+        assert_eq!(n[0].addrs[0].prefix, 24);
+        assert_eq!(
+            n[0].gateways,
+            vec!["10.0.2.2".parse::<std::net::IpAddr>().expect("ip")]
+        );
+        assert!(n[1].dhcp && !n[1].primary);
+        assert_eq!(p.network.resolvers.len(), 1);
+        for bad in [
+            "pidone.net=eth0",
+            "pidone.net=,dhcp",
+            "pidone.net=eth0,10.0.2.15",
+            "pidone.net=eth0,dhcp,x",
+            "pidone.dns=x",
+        ] {
+            assert_eq!(parse(bad).expect_err(bad).code, 125, "{}", bad);
+        }
     }
 
     #[test]
