@@ -12,14 +12,19 @@ want() { # want COMMAND PACKAGE
 case "$what" in
 test)
 	want unshare util-linux
+	want nsenter util-linux
 	want ip iproute2
 	want ping iputils-ping
 	want busybox busybox-static
+	want mount mount
 	want runc runc
 	want podman podman
 	want qemu-system-x86_64 qemu-system-x86
 	want cpio cpio
 	want readelf binutils
+	want mkfs.ext4 e2fsprogs
+	want debugfs e2fsprogs
+	want depmod kmod
 	;;
 bench)
 	want tini-static tini
@@ -29,6 +34,10 @@ bench)
 	want ip iproute2
 	want cc "gcc libc6-dev"
 	want strip binutils
+	want qemu-system-x86_64 qemu-system-x86
+	want busybox busybox-static
+	want cpio cpio
+	want depmod kmod
 	;;
 *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
@@ -45,7 +54,7 @@ if [ -n "$need_pkgs" ]; then
 	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
 fi
 
-if [ "$what" = test ] && [ -x scripts/kernel.sh ]; then
+if [ -x scripts/kernel.sh ]; then
 	sh scripts/kernel.sh
 fi
 exit 0

@@ -118,13 +118,16 @@ fn open_file(path: &Path, rotate: bool) -> std::io::Result<File> {
 pub fn init(plan: &LogPlan) {
     let stderr_level = filter(plan.verbosity);
     let mut problems = Vec::new();
-    let file = plan.file.as_ref().and_then(|p| match open_file(p, plan.rotate) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            problems.push(format!("cannot open log file {}: {}", p.display(), e));
-            None
-        }
-    });
+    let file = plan
+        .file
+        .as_ref()
+        .and_then(|p| match open_file(p, plan.rotate) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                problems.push(format!("cannot open log file {}: {}", p.display(), e));
+                None
+            }
+        });
     let syslog = if plan.syslog {
         let formatter = syslog::Formatter3164 {
             facility: syslog::Facility::LOG_DAEMON,

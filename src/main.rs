@@ -12,9 +12,12 @@ use std::os::unix::ffi::OsStringExt;
 
 mod caps;
 mod cli;
+mod dhcp;
 mod error;
 mod log;
+mod machine;
 mod metadata;
+mod netlink;
 mod plan;
 mod setup;
 mod signals;
@@ -25,17 +28,23 @@ mod supervise;
 use cli::Request;
 use error::Error;
 
+/// # Safety
+/// Called once by the C runtime with its argc/argv.
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = signals::take_over();
+    if machine_mode() {
+        machine_main(&inherited);
+    }
     sanitize_stdio();
     let args = (0..argc.max(0) as usize)
         .filter_map(|i| {
             // SAFETY: the C runtime hands us argc valid C strings.
             let p = unsafe { *argv.add(i) };
-            (!p.is_null()).then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+            (!p.is_null())
+                .then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
         })
         .collect::<Vec<_>>();
     let env = environment();
@@ -82,7 +91,8 @@ fn environment() -> cli::Environ {
 
 #[cfg_attr(test, allow(dead_code))]
 fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) -> i32 {
-    let plan = match cli::parse(args, env) {
+    let dockerenv = read_dockerenv(args);
+    let plan = match cli::parse(args, env, &dockerenv) {
         Ok(Request::Print(text)) => {
             use std::io::Write;
             let _ = std::io::stdout().write_all(text.as_bytes());
@@ -91,36 +101,137 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         Ok(Request::Run(plan)) => plan,
         Ok(Request::Metadata { source, base }) => {
             match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
-                Ok(plan) => Box::new(plan),
+                Ok(mut plan) => {
+                    plan.notes
+                        .insert(0, format!("metadata from {}", metadata::describe(&source)));
+                    Box::new(plan)
+                }
                 Err(e) => {
-                    log::init(&base.log);
+                    // The metadata defaults, so the error reaches its log file.
+                    log::init(&metadata::defaults(*base).log);
                     return fatal(&e);
                 }
             }
         }
-        Err(e) => {
+        Err(e) if e.code == error::EXIT_USAGE => {
             // A usage error: one line, before any logging is set up.
             eprintln!("pidone: {}", e.message);
+            return e.code;
+        }
+        Err(e) => {
+            // A bad input document (e.g. /.dockerenv): a setup failure.
+            eprintln!("pidone: FATAL {}", e);
             return e.code;
         }
     };
 
     log::init(&plan.log);
+    launch(&plan, inherited)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// From a plan to the command's end: shared by both flows, and never
+/// inlined, so the stages and the supervisor exist once in the binary.
+#[inline(never)]
+fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
     for w in &plan.warnings {
         ::log::warn!("{}", w);
     }
     for n in &plan.notes {
         ::log::info!("{}", n);
     }
-    setup::become_reaper(&plan);
-    let launch = match setup::prepare(&plan) {
+    setup::become_reaper(plan);
+    let launch = match setup::prepare(plan) {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
-    let code = supervise::run(&plan, &launch, inherited);
+    if plan.machine.is_some() {
+        machine::mark("pidone: starting the command");
+    }
+    let code = supervise::run(plan, &launch, inherited);
     // As in main: no freeing just before exit.
-    std::mem::forget((plan, launch));
+    std::mem::forget(launch);
     code
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Input step of the classic `/.dockerinit` personality: the environment
+/// file the daemon wrote, read here because parsers make no system calls.
+fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
+    use cli::dockerinit::{DockerEnv, DOCKERENV};
+    if !args.first().is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit) {
+        return DockerEnv::Missing;
+    }
+    match std::fs::read(DOCKERENV) {
+        Ok(bytes) => DockerEnv::Contents(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
+        Err(e) => DockerEnv::Unreadable(e.to_string()),
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// PID 1 of a machine: nothing has mounted /proc yet (an initramfs's
+/// `/init`), or the kernel command line says `pidone.machine=1`.
+fn machine_mode() -> bool {
+    if std::process::id() != 1 {
+        return false;
+    }
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    std::fs::read_to_string("/proc/cmdline").is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// The machine flow: early mounts, the kernel command line, metadata, then
+/// the usual stages and supervision; always ends the machine, never
+/// returns (PID 1 exiting panics the kernel).
+fn machine_main(inherited: &signals::Inherited) -> ! {
+    let mounts = setup::mounts::apply();
+    machine::mark("pidone: machine mode, early mounts done");
+    sanitize_stdio();
+    let cmdline = std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let parsed = match &mounts {
+        Ok(_) => cli::kernel::parse(&cmdline),
+        Err(e) => Err(e.clone()),
+    };
+    let (plan, early) = match parsed {
+        Ok(Request::Run(plan)) => (*plan, None),
+        Ok(Request::Metadata { source, base }) => {
+            match metadata::read(&source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
+                Ok(mut plan) => {
+                    // The words after `--` serve when the document has no command.
+                    if plan.command.is_empty() && !plan.pause {
+                        plan.command = base.command.clone();
+                    }
+                    if plan.machine.is_none() {
+                        plan.machine = base.machine.clone();
+                    }
+                    (plan, None)
+                }
+                Err(e) => (*base, Some(e)),
+            }
+        }
+        Ok(Request::Print(_)) => (
+            cli::kernel::machine_plan(),
+            Some(Error::new(error::Stage::Usage, "nothing to run")),
+        ),
+        Err(e) => (cli::kernel::machine_plan(), Some(e)),
+    };
+    let power = plan.machine.as_ref().map(|m| m.power).unwrap_or_default();
+    log::init(&plan.log);
+    ::log::info!("machine mode");
+    if let Ok(r) = &mounts {
+        r.notes.iter().for_each(|n| ::log::info!("{}", n));
+        r.warnings.iter().for_each(|w| ::log::warn!("stage=mounts: {}", w));
+    }
+    if let Some(e) = early {
+        machine::end(fatal(&e), power);
+    }
+    machine::disable_cad();
+    machine::end(launch(&plan, inherited), power)
 }
 
 #[cfg_attr(test, allow(dead_code))]

@@ -158,7 +158,9 @@ pub enum Restart {
     No,
     Always,
     /// Restart on a non-zero exit, at most `max` times when given.
-    OnFailure { max: Option<u32> },
+    OnFailure {
+        max: Option<u32>,
+    },
 }
 
 /// Where forwarded signals go.

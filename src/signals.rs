@@ -77,6 +77,7 @@ fn set_disposition(sig: i32, handler: usize) {
 
 /// Block every signal and make sure SIGCHLD statuses are kept. Called first
 /// thing, so no signal sent to pidone while it starts is lost.
+#[cfg_attr(test, allow(dead_code))]
 pub fn take_over() -> Inherited {
     let mask = sigprocmask(libc::SIG_BLOCK, Some(&ALL));
     let mut old = KernelSigaction {
@@ -87,8 +88,7 @@ pub fn take_over() -> Inherited {
     };
     let mut sigchld_ignored = false;
     if sigaction(libc::SIGCHLD, None, Some(&mut old)) == 0
-        && (old.handler == libc::SIG_IGN
-            || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
+        && (old.handler == libc::SIG_IGN || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
     {
         sigchld_ignored = old.handler == libc::SIG_IGN;
         set_disposition(libc::SIGCHLD, libc::SIG_DFL);
@@ -139,6 +139,15 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
             _ => return None,
         }
     }
+}
+
+/// A signal the kernel raised on pidone for something pidone itself did:
+/// SIGPIPE for a log line written to a closed pipe, SIGXFSZ past the file
+/// size limit. It comes as if pidone had sent it to itself (SI_USER from its
+/// own pid), which pidone never does; it is not the command's business.
+pub fn self_inflicted(info: &libc::siginfo_t) -> bool {
+    // SAFETY: si_pid is the sender's pid for SI_USER signals.
+    info.si_code == libc::SI_USER && unsafe { info.si_pid() } == std::process::id() as i32
 }
 
 const NAMES: &[(&str, i32)] = &[

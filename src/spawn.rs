@@ -45,7 +45,10 @@ fn prepare(launch: &Launch) -> Prepared {
     envp.push(std::ptr::null());
 
     let own = format!("LISTEN_PID={}", std::process::id());
-    let listen_pid = launch.env.iter().position(|e| e.as_bytes() == own.as_bytes());
+    let listen_pid = launch
+        .env
+        .iter()
+        .position(|e| e.as_bytes() == own.as_bytes());
 
     let name = launch.argv.first().map_or(&b""[..], |a| a.as_bytes());
     let candidates = if name.contains(&b'/') || name.is_empty() {
@@ -56,14 +59,21 @@ fn prepare(launch: &Launch) -> Prepared {
             .split(|&c| c == b':')
             .filter_map(|dir| {
                 // An empty PATH entry is the current directory.
-                let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+                let mut p = if dir.is_empty() {
+                    b".".to_vec()
+                } else {
+                    dir.to_vec()
+                };
                 p.push(b'/');
                 p.extend_from_slice(name);
                 CString::new(p).ok()
             })
             .collect()
     };
-    let groups = launch.cred.as_ref().map_or_else(Vec::new, |c| c.groups.clone());
+    let groups = launch
+        .cred
+        .as_ref()
+        .map_or_else(Vec::new, |c| c.groups.clone());
     Prepared {
         argv,
         envp,
@@ -80,7 +90,9 @@ pub struct SpawnFailure {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// The system's text for an errno, without Rust's " (os error N)".
@@ -136,6 +148,9 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
 
 /// Start the command. Returns its pid.
 pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
+    if launch.new_session && launch.stdio.is_none() {
+        release_tty();
+    }
     let mut shared = Shared {
         launch,
         prepared: prepare(launch),
@@ -160,26 +175,33 @@ pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure
             error: Error::new(Stage::Exec, format!("clone: {}", describe(errno()))),
         });
     }
-    match shared.failed {
-        None => Ok(pid),
-        Some((step, e)) => Err(SpawnFailure {
-            error: failure(launch, step, e),
-        }),
-    }
+    let Some((step, e)) = shared.failed else {
+        return Ok(pid);
+    };
+    // The child has left: reap it here, so it is neither signalled by the
+    // shutdown nor reported as a stray zombie.
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+    Err(SpawnFailure {
+        error: failure(launch, step, e),
+    })
 }
 
 fn failure(launch: &Launch, step: Step, e: i32) -> Error {
-    let cmd = launch
-        .argv
-        .first()
-        .map_or_else(String::new, |a| String::from_utf8_lossy(a.as_bytes()).into_owned());
+    let cmd = launch.argv.first().map_or_else(String::new, |a| {
+        String::from_utf8_lossy(a.as_bytes()).into_owned()
+    });
     let (stage, what) = match step {
         Step::Session => (Stage::Console, "cannot set up the session".to_string()),
         Step::Stdio => (Stage::Console, "cannot attach stdio".to_string()),
         Step::Caps => (Stage::Caps, "cannot drop capabilities".to_string()),
         Step::User => (Stage::User, "cannot switch user".to_string()),
         Step::Workdir => {
-            let dir = launch.cwd.as_ref().map_or_else(String::new, |d| d.to_string_lossy().into_owned());
+            let dir = launch
+                .cwd
+                .as_ref()
+                .map_or_else(String::new, |d| d.to_string_lossy().into_owned());
             (Stage::Workdir, format!("cannot enter {}", dir))
         }
         Step::Exec => {
@@ -188,11 +210,42 @@ fn failure(launch: &Launch, step: Step, e: i32) -> Error {
             } else {
                 describe(e)
             };
-            let code = if e == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
-            return Error::new(Stage::Exec, format!("cannot run {:?}: {}", cmd, reason)).with_code(code);
+            let code = if e == libc::ENOENT {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXEC
+            };
+            return Error::new(Stage::Exec, format!("cannot run {:?}: {}", cmd, reason))
+                .with_code(code);
         }
     };
     Error::new(stage, format!("{}: {}", what, describe(e)))
+}
+
+/// dumb-init's way: a terminal can be the controlling terminal of one
+/// session only, so pidone gives its own up, or the command's new session
+/// could not take it (TIOCSCTTY fails with EPERM). When the session leader
+/// lets go, the kernel sends SIGHUP and SIGCONT to the terminal's
+/// foreground group; if that is pidone's, they are pending now (blocked)
+/// and are taken here rather than forwarded to the command as if a user
+/// had sent them.
+fn release_tty() {
+    // SAFETY: terminal queries and ioctls on descriptor 0; the waits take
+    // only signals already pending (zero timeout).
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return;
+        }
+        let leader = libc::getsid(0) == libc::getpid();
+        let foreground = libc::tcgetpgrp(0) == libc::getpgrp();
+        if libc::ioctl(0, libc::TIOCNOTTY) != 0 || !(leader && foreground) {
+            return;
+        }
+    }
+    log::debug!("gave up the controlling terminal for the command's session");
+    for sig in [libc::SIGHUP, libc::SIGCONT] {
+        signals::wait(signals::bit(sig), Some(std::time::Duration::ZERO));
+    }
 }
 
 /// In the child: set up, then exec. Returns only on failure. It runs in
@@ -311,7 +364,14 @@ fn listen_pid_entry(buf: &mut [u8; 32], pid: i32) -> *const u8 {
 /// Mark every descriptor >= 3 close-on-exec.
 fn close_fds_on_exec() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r == 0 {
         return;
     }

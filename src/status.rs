@@ -16,6 +16,10 @@ pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, 
         "ended": timestamp(ended),
         "restarts": restarts,
     });
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The log directory may be disabled or elsewhere.
+        let _ = std::fs::create_dir_all(dir);
+    }
     if let Err(e) = write_atomically(path, format!("{}\n", doc).as_bytes()) {
         log::warn!("cannot write {}: {}", path.display(), e);
     }

@@ -150,7 +150,7 @@ impl Supervisor<'_> {
                     log::info!("pid {} {}", pid, exit.describe());
                     return exit;
                 }
-            } else {
+            } else if !signals::self_inflicted(&info) {
                 self.forward(info.si_signo);
             }
         }
@@ -256,8 +256,15 @@ impl Supervisor<'_> {
                     self.plan.grace.as_millis()
                 );
                 self.signal_rest(sig);
+                // A stopped process would sit on the signal until SIGKILL.
+                if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
+                    self.signal_rest(libc::SIGCONT);
+                }
             }
-            None => log::info!("SIGTERM is dropped; waiting {} ms", self.plan.grace.as_millis()),
+            None => log::info!(
+                "SIGTERM is dropped; waiting {} ms",
+                self.plan.grace.as_millis()
+            ),
         }
         if self.wait_for_rest(self.plan.grace) {
             return;
@@ -280,10 +287,11 @@ impl Supervisor<'_> {
             if left.is_zero() {
                 return false;
             }
-            match signals::wait(ALL, Some(left)).map(|i| i.si_signo) {
+            match signals::wait(ALL, Some(left)) {
                 None => return !self.reap().1,
-                Some(libc::SIGCHLD) => {}
-                Some(sig) => {
+                Some(i) if i.si_signo == libc::SIGCHLD || signals::self_inflicted(&i) => {}
+                Some(i) => {
+                    let sig = i.si_signo;
                     if let Some(to) = self.plan.signals.rewritten(sig) {
                         self.signal_rest(to);
                     }
@@ -347,14 +355,24 @@ mod tests {
 
     #[test]
     fn restart_policies() {
-        let ok = Exit { code: 0, signal: None };
-        let bad = Exit { code: 3, signal: None };
+        let ok = Exit {
+            code: 0,
+            signal: None,
+        };
+        let bad = Exit {
+            code: 3,
+            signal: None,
+        };
         assert!(!should_restart(Restart::No, &bad, 0));
         assert!(should_restart(Restart::Always, &ok, 100));
         assert!(!should_restart(Restart::OnFailure { max: None }, &ok, 0));
         assert!(should_restart(Restart::OnFailure { max: None }, &bad, 50));
         assert!(should_restart(Restart::OnFailure { max: Some(2) }, &bad, 1));
-        assert!(!should_restart(Restart::OnFailure { max: Some(2) }, &bad, 2));
+        assert!(!should_restart(
+            Restart::OnFailure { max: Some(2) },
+            &bad,
+            2
+        ));
     }
 
     #[test]
@@ -366,7 +384,19 @@ mod tests {
 
     #[test]
     fn exit_statuses() {
-        assert_eq!(Exit::from_status(3 << 8), Exit { code: 3, signal: None });
-        assert_eq!(Exit::from_status(15), Exit { code: 143, signal: Some(15) });
+        assert_eq!(
+            Exit::from_status(3 << 8),
+            Exit {
+                code: 3,
+                signal: None
+            }
+        );
+        assert_eq!(
+            Exit::from_status(15),
+            Exit {
+                code: 143,
+                signal: Some(15)
+            }
+        );
     }
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::plan::{Personality, Plan};
 
+pub mod dockerinit;
+pub mod kernel;
 pub mod tini;
 
 /// What the caller asked for.
@@ -65,12 +67,13 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
     }
 }
 
-/// Parse a whole command line: `args[0]` is the program name.
-pub fn parse(args: &[OsString], env: &Environ) -> Result<Request> {
+/// Parse a whole command line: `args[0]` is the program name. `dockerenv`
+/// is /.dockerenv as main read it (only for the DockerInit personality).
+pub fn parse(args: &[OsString], env: &Environ, dockerenv: &dockerinit::DockerEnv) -> Result<Request> {
     let argv0 = args.first().map(OsString::as_os_str).unwrap_or(OsStr::new("pidone"));
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
-        Personality::DockerInit => tini::parse(Personality::DockerInit, rest, env),
+        Personality::DockerInit => dockerinit::parse(rest, env, dockerenv),
         p => tini::parse(p, rest, env),
     }
 }

@@ -146,10 +146,13 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     if env.flag("TINI_SUBREAPER") || env.flag("PIDONE_SUBREAPER") {
         plan.subreaper = true;
     }
-    for name in ["TINI_VERBOSITY", "PIDONE_VERBOSITY"] {
-        if let Some(v) = env.get(name) {
-            plan.log.verbosity = verbosity_arg(name, v)?;
-        }
+    // tini counts from 1 = fatal errors only, 2 = warnings, 3 = info,
+    // 4 = debug; pidone always shows warnings and counts from 0 = warnings.
+    if let Some(v) = env.get("TINI_VERBOSITY") {
+        plan.log.verbosity = verbosity_arg("TINI_VERBOSITY", v)?.saturating_sub(2);
+    }
+    if let Some(v) = env.get("PIDONE_VERBOSITY") {
+        plan.log.verbosity = verbosity_arg("PIDONE_VERBOSITY", v)?;
     }
     if env.flag("DUMB_INIT_DEBUG") {
         plan.log.verbosity = plan.log.verbosity.max(2);
@@ -222,7 +225,9 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
                 match inline {
                     Some(v) => Some(v.to_string()),
                     None => {
-                        let v = args.get(i).ok_or_else(|| bad(format!("--{} needs a value", name)))?;
+                        let v = args
+                            .get(i)
+                            .ok_or_else(|| bad(format!("--{} needs a value", name)))?;
                         i += 1;
                         Some(v.to_string_lossy().into_owned())
                     }
@@ -245,7 +250,9 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
                 let value = if !rest.is_empty() {
                     rest.to_string()
                 } else {
-                    let v = args.get(i).ok_or_else(|| bad(format!("-{} needs a value", c)))?;
+                    let v = args
+                        .get(i)
+                        .ok_or_else(|| bad(format!("-{} needs a value", c)))?;
                     i += 1;
                     v.to_string_lossy().into_owned()
                 };
@@ -265,11 +272,13 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
     if args.is_empty() || (p.metadata.is_some() && command.is_empty()) {
         // Started as a zone's or machine's init with nothing to run: the
         // command and everything else come from a metadata document.
-        let source = p.metadata.unwrap_or_else(|| match env.get("PIDONE_METADATA") {
-            Some("-") => Source::Stdin,
-            Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
-            _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
-        });
+        let source = p
+            .metadata
+            .unwrap_or_else(|| match env.get("PIDONE_METADATA") {
+                Some("-") => Source::Stdin,
+                Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
+                _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
+            });
         plan.personality = Personality::Metadata;
         return Ok(Request::Metadata {
             source,
@@ -278,6 +287,14 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
     }
     if p.metadata.is_some() {
         return Err(bad("--metadata takes no command".into()));
+    }
+    if plan.personality == Personality::DumbInit && !plan.signals.new_session {
+        // dumb-init rewrites TSTP/TTIN/TTOU to STOP only in setsid mode;
+        // its defaults lead the list, so rewrites given with -r stay.
+        let defaults = Plan::new(Personality::DumbInit).signals.rewrite;
+        if plan.signals.rewrite.starts_with(&defaults) {
+            plan.signals.rewrite.drain(..defaults.len());
+        }
     }
     if plan.pause {
         if !command.is_empty() {
@@ -335,7 +352,20 @@ mod tests {
 
     #[test]
     fn clusters_values_and_long_forms() {
-        let p = plan(&["-svvw", "-p15", "-e", "3", "--remap-exit=4", "-r", "TERM:INT", "--rewrite", "USR1:0", "--grace", "0.5", "cmd"]);
+        let p = plan(&[
+            "-svvw",
+            "-p15",
+            "-e",
+            "3",
+            "--remap-exit=4",
+            "-r",
+            "TERM:INT",
+            "--rewrite",
+            "USR1:0",
+            "--grace",
+            "0.5",
+            "cmd",
+        ]);
         assert!(p.subreaper && p.warn_reap);
         assert_eq!(p.log.verbosity, 2);
         assert_eq!(p.pdeathsig, Some(15));
@@ -367,37 +397,79 @@ mod tests {
 
     #[test]
     fn help_version_pause_and_metadata() {
-        assert!(matches!(parse(Personality::Tini, &os(&["-h"]), &env(&[])), Ok(Request::Print(t)) if t.contains("Usage")));
-        assert!(matches!(parse(Personality::Tini, &os(&["--version"]), &env(&[])), Ok(Request::Print(t)) if t.starts_with("pidone version ") && t.contains(" - git.")));
+        assert!(
+            matches!(parse(Personality::Tini, &os(&["-h"]), &env(&[])), Ok(Request::Print(t)) if t.contains("Usage"))
+        );
+        assert!(
+            matches!(parse(Personality::Tini, &os(&["--version"]), &env(&[])), Ok(Request::Print(t)) if t.starts_with("pidone version ") && t.contains(" - git."))
+        );
         assert!(plan(&["-P"]).pause);
         match parse(Personality::Tini, &os(&[]), &env(&[])) {
-            Ok(Request::Metadata { source, .. }) => assert_eq!(source, Source::File(DEFAULT_METADATA.into())),
+            Ok(Request::Metadata { source, .. }) => {
+                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+            }
             other => panic!("{:?}", other),
         }
-        match parse(Personality::Tini, &os(&["-v", "--metadata", "-"]), &env(&[])) {
+        match parse(
+            Personality::Tini,
+            &os(&["-v", "--metadata", "-"]),
+            &env(&[]),
+        ) {
             Ok(Request::Metadata { source, base }) => {
                 assert_eq!(source, Source::Stdin);
                 assert_eq!(base.log.verbosity, 1);
             }
             other => panic!("{:?}", other),
         }
-        match parse(Personality::Tini, &os(&[]), &env(&[("PIDONE_METADATA", "/m.json")])) {
-            Ok(Request::Metadata { source, .. }) => assert_eq!(source, Source::File("/m.json".into())),
+        match parse(
+            Personality::Tini,
+            &os(&[]),
+            &env(&[("PIDONE_METADATA", "/m.json")]),
+        ) {
+            Ok(Request::Metadata { source, .. }) => {
+                assert_eq!(source, Source::File("/m.json".into()))
+            }
             other => panic!("{:?}", other),
         }
     }
 
     #[test]
     fn environment_defaults_and_overrides() {
-        let p = plan_env(&["x"], &[("TINI_SUBREAPER", "1"), ("TINI_VERBOSITY", "2"), ("TINI_KILL_PROCESS_GROUP", "1"), ("PIDONE_GRACE", "7"), ("PIDONE_REWRITE", "TERM:QUIT,HUP:0"), ("PIDONE_REMAP_EXIT", "1,2")]);
+        let p = plan_env(
+            &["x"],
+            &[
+                ("TINI_SUBREAPER", "1"),
+                ("TINI_VERBOSITY", "4"),
+                ("TINI_KILL_PROCESS_GROUP", "1"),
+                ("PIDONE_GRACE", "7"),
+                ("PIDONE_REWRITE", "TERM:QUIT,HUP:0"),
+                ("PIDONE_REMAP_EXIT", "1,2"),
+            ],
+        );
         assert!(p.subreaper);
         assert_eq!(p.log.verbosity, 2);
         assert_eq!(p.signals.target, Target::Group);
         assert_eq!(p.grace, Duration::from_secs(7));
         assert_eq!(p.signals.rewrite, vec![(15, 3), (1, 0)]);
         assert_eq!(p.remap_exit, vec![1, 2]);
-        assert_eq!(plan_env(&["--grace", "1", "x"], &[("PIDONE_GRACE", "7")]).grace, Duration::from_secs(1));
+        assert_eq!(
+            plan_env(&["--grace", "1", "x"], &[("PIDONE_GRACE", "7")]).grace,
+            Duration::from_secs(1)
+        );
         assert!(!plan_env(&["x"], &[("TINI_SUBREAPER", "")]).subreaper);
+        // tini's own default (1) and its warnings level (2) are pidone's 0.
+        for (v, want) in [("0", 0), ("1", 0), ("2", 0), ("3", 1), ("5", 3)] {
+            assert_eq!(
+                plan_env(&["x"], &[("TINI_VERBOSITY", v)]).log.verbosity,
+                want,
+                "{}",
+                v
+            );
+        }
+        assert_eq!(
+            plan_env(&["x"], &[("PIDONE_VERBOSITY", "2")]).log.verbosity,
+            2
+        );
     }
 
     #[test]
@@ -408,19 +480,43 @@ mod tests {
         };
         assert!(p.signals.new_session);
         assert_eq!(p.signals.target, Target::Group);
-        let p = match parse(Personality::DumbInit, &os(&["x"]), &env(&[("DUMB_INIT_SETSID", "0")])) {
+        let p = match parse(
+            Personality::DumbInit,
+            &os(&["x"]),
+            &env(&[("DUMB_INIT_SETSID", "0")]),
+        ) {
             Ok(Request::Run(p)) => p,
             other => panic!("{:?}", other),
         };
         assert!(!p.signals.new_session);
         assert_eq!(p.signals.target, Target::Child);
+        // No setsid: TSTP/TTIN/TTOU go as they are (dumb-init -c), but a
+        // rewrite the caller gave stays.
+        assert!(p.signals.rewrite.is_empty());
+        let p = match parse(
+            Personality::DumbInit,
+            &os(&["-c", "-r", "TSTP:USR1", "x"]),
+            &env(&[]),
+        ) {
+            Ok(Request::Run(p)) => p,
+            other => panic!("{:?}", other),
+        };
+        assert_eq!(p.signals.rewritten(libc::SIGTSTP), Some(libc::SIGUSR1));
+        assert_eq!(p.signals.rewritten(libc::SIGTTIN), Some(libc::SIGTTIN));
     }
 
     #[test]
     fn never_panics_on_odd_input() {
         for args in [
-            vec!["-"], vec!["--="], vec!["-e"], vec!["-é"], vec!["--grace=nan", "x"], vec!["-r", ":", "x"],
-            vec!["-p", "RTMIN+99", "x"], vec!["---", "x"], vec!["-vpTERM", "x"],
+            vec!["-"],
+            vec!["--="],
+            vec!["-e"],
+            vec!["-é"],
+            vec!["--grace=nan", "x"],
+            vec!["-r", ":", "x"],
+            vec!["-p", "RTMIN+99", "x"],
+            vec!["---", "x"],
+            vec!["-vpTERM", "x"],
         ] {
             let _ = parse(Personality::Tini, &os(&args), &env(&[]));
         }

@@ -1,12 +1,100 @@
 //! Console stage: the command's stdio on the console device.
+//!
+//! tty mode: stdin, stdout and stderr on the console and, in the child, a
+//! new session with the console as controlling terminal (job control).
+//! Otherwise stdout/stderr on the console and stdin /dev/null unless
+//! `open_stdin`. The device is opened O_NONBLOCK (a console whose line is
+//! not ready must not hang PID 1) then set blocking again; a console that
+//! cannot be opened is a warning and the inherited stdio stays.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::RawFd;
 
 use super::Stdio;
-use crate::error::{Error, Result, Stage};
+use crate::error::Result;
 use crate::plan::Console;
 
 pub fn open(console: Option<&Console>) -> Result<Option<Stdio>> {
-    match console {
-        None => Ok(None),
-        Some(_) => Err(Error::new(Stage::Console, "console attachment is not supported yet")),
+    let Some(c) = console else { return Ok(None) };
+    let fd = match open_device(c.path.as_os_str().as_bytes(), libc::O_RDWR) {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!(
+                "stage=console: cannot open {}: {}; keeping the inherited stdio",
+                c.path.display(),
+                e
+            );
+            return Ok(None);
+        }
+    };
+    // SAFETY: isatty on a descriptor we own.
+    let is_tty = unsafe { libc::isatty(fd) } == 1;
+    if c.tty && is_tty {
+        log::info!(
+            "console {} (tty: new session, controlling terminal)",
+            c.path.display()
+        );
+        return Ok(Some(Stdio {
+            stdin: fd,
+            stdout: fd,
+            stderr: fd,
+            controlling_tty: true,
+        }));
     }
+    if c.tty {
+        log::warn!(
+            "stage=console: {} is not a terminal; no controlling terminal",
+            c.path.display()
+        );
+    }
+    let stdin = if c.open_stdin {
+        fd
+    } else {
+        match open_device(b"/dev/null", libc::O_RDONLY) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!(
+                    "stage=console: cannot open /dev/null: {}; stdin is the console",
+                    e
+                );
+                fd
+            }
+        }
+    };
+    log::info!(
+        "console {} (stdout, stderr{})",
+        c.path.display(),
+        if stdin == fd {
+            ", stdin"
+        } else {
+            "; stdin /dev/null"
+        }
+    );
+    Ok(Some(Stdio {
+        stdin,
+        stdout: fd,
+        stderr: fd,
+        controlling_tty: false,
+    }))
+}
+
+/// Open close-on-exec, never becoming pidone's own controlling terminal and
+/// never blocking in the open; the descriptor is then made blocking.
+fn open_device(path: &[u8], mode: i32) -> std::io::Result<RawFd> {
+    let p = CString::new(path).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = mode | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: a valid C string; plain flags.
+    let fd = unsafe { libc::open(p.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fcntl on the descriptor just opened.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(fd)
 }

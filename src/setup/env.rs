@@ -31,7 +31,11 @@ pub fn build(plan: &Plan, cred: Option<&Cred>) -> Vec<CString> {
     build_from(plan, cred, std::env::vars_os())
 }
 
-fn build_from(plan: &Plan, cred: Option<&Cred>, inherited: impl Iterator<Item = (OsString, OsString)>) -> Vec<CString> {
+fn build_from(
+    plan: &Plan,
+    cred: Option<&Cred>,
+    inherited: impl Iterator<Item = (OsString, OsString)>,
+) -> Vec<CString> {
     let mut env = Entries::default();
     let spec = &plan.env;
     if spec.inherit {
@@ -47,7 +51,9 @@ fn build_from(plan: &Plan, cred: Option<&Cred>, inherited: impl Iterator<Item = 
     }
     if spec.defaults {
         env.set(b"PATH", DEFAULT_PATH.as_bytes());
-        let home = cred.and_then(|c| c.home.clone()).unwrap_or_else(|| "/".into());
+        let home = cred
+            .and_then(|c| c.home.clone())
+            .unwrap_or_else(|| "/".into());
         env.set(b"HOME", home.as_bytes());
         if let Some(h) = &plan.hostname {
             env.set(b"HOSTNAME", h.as_bytes());
@@ -61,7 +67,10 @@ fn build_from(plan: &Plan, cred: Option<&Cred>, inherited: impl Iterator<Item = 
             Some((k, v)) => env.set(k, v),
             None => log::warn!(
                 "stage=env: skipping environment entry {:?}: expected NAME=value",
-                String::from_utf8_lossy(entry.as_bytes()).split('=').next().unwrap_or("")
+                String::from_utf8_lossy(entry.as_bytes())
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
             ),
         }
     }
@@ -108,23 +117,57 @@ mod tests {
         p.env.inherit = false;
         p.env.defaults = true;
         p.hostname = Some("box".into());
-        p.console = Some(Console { path: "/dev/console".into(), tty: true, open_stdin: false });
-        p.env.set = ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="].iter().map(|s| os(s)).collect();
-        let cred = Cred { uid: 1, gid: 1, groups: vec![1], home: Some("/home/u".into()), name: None };
-        let env = build_from(&p, Some(&cred), vec![("SECRET".into(), "x".into())].into_iter());
-        assert_eq!(strs(&env), ["PATH=/x", "HOME=/home/u", "HOSTNAME=box", "TERM=xterm", "A=2", "B=="]);
+        p.console = Some(Console {
+            path: "/dev/console".into(),
+            tty: true,
+            open_stdin: false,
+        });
+        p.env.set = ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="]
+            .iter()
+            .map(|s| os(s))
+            .collect();
+        let cred = Cred {
+            uid: 1,
+            gid: 1,
+            groups: vec![1],
+            home: Some("/home/u".into()),
+            name: None,
+        };
+        let env = build_from(
+            &p,
+            Some(&cred),
+            vec![("SECRET".into(), "x".into())].into_iter(),
+        );
+        assert_eq!(
+            strs(&env),
+            [
+                "PATH=/x",
+                "HOME=/home/u",
+                "HOSTNAME=box",
+                "TERM=xterm",
+                "A=2",
+                "B=="
+            ]
+        );
         assert_eq!(path_of(&env), b"/x");
     }
 
     #[test]
     fn inherit_and_keep() {
         let mut p = Plan::new(Personality::DockerInit);
-        let inherited = || vec![("container".into(), "lxc".into()), ("X".into(), "1".into())].into_iter();
-        assert_eq!(strs(&build_from(&p, None, inherited())), ["container=lxc", "X=1"]);
+        let inherited =
+            || vec![("container".into(), "lxc".into()), ("X".into(), "1".into())].into_iter();
+        assert_eq!(
+            strs(&build_from(&p, None, inherited())),
+            ["container=lxc", "X=1"]
+        );
         p.env.inherit = false;
         p.env.keep = vec!["container".into()];
         p.env.set = vec![os("Y=2")];
-        assert_eq!(strs(&build_from(&p, None, inherited())), ["container=lxc", "Y=2"]);
+        assert_eq!(
+            strs(&build_from(&p, None, inherited())),
+            ["container=lxc", "Y=2"]
+        );
         assert_eq!(path_of(&[]), DEFAULT_PATH.as_bytes());
     }
 }

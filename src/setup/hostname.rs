@@ -1,8 +1,18 @@
-//! Hostname stage: `sethostname`; /etc/hosts and /etc/resolv.conf are the
-//! metadata init's (issue 3).
+//! Hostname stage: `sethostname`, then /etc/hosts (when there is a
+//! hostname) and /etc/resolv.conf (when there are resolvers or search
+//! domains), each written atomically and only when the plan allows it.
+//! None of it is fatal: a read-only root only costs the files.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::Path;
 
 use crate::error::Result;
 use crate::plan::Plan;
+use crate::status::write_atomically;
+
+pub const HOSTS: &str = "/etc/hosts";
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 pub fn apply(plan: &Plan) -> Result<()> {
     if let Some(name) = &plan.hostname {
@@ -11,5 +21,94 @@ pub fn apply(plan: &Plan) -> Result<()> {
             Err(e) => log::warn!("stage=hostname: cannot set hostname {:?}: {}", name, e),
         }
     }
+    if !plan.network.write_etc {
+        if plan.hostname.is_some() || !plan.network.resolvers.is_empty() {
+            log::info!(
+                "pidone:hosts is false: {} and {} left alone",
+                HOSTS,
+                RESOLV_CONF
+            );
+        }
+        return Ok(());
+    }
+    if let Some(name) = &plan.hostname {
+        write(Path::new(HOSTS), &hosts(name, primary_address(plan)));
+    }
+    if !plan.network.resolvers.is_empty() || !plan.network.dns_search.is_empty() {
+        write(Path::new(RESOLV_CONF), &resolv_conf(plan));
+    }
     Ok(())
+}
+
+fn write(path: &Path, text: &str) {
+    match write_atomically(path, text.as_bytes()) {
+        Ok(()) => log::info!("wrote {}", path.display()),
+        Err(e) => log::warn!("stage=hostname: cannot write {}: {}", path.display(), e),
+    }
+}
+
+/// The first address of the primary NIC (or of the first NIC).
+fn primary_address(plan: &Plan) -> Option<IpAddr> {
+    let nics = &plan.network.nics;
+    nics.iter()
+        .find(|n| n.primary)
+        .or_else(|| nics.first())
+        .and_then(|n| n.addrs.first())
+        .map(|c| c.addr)
+}
+
+fn hosts(name: &str, addr: Option<IpAddr>) -> String {
+    let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    // Without an address of its own the name still resolves, as Debian
+    // does it.
+    let addr = addr.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
+    let _ = writeln!(s, "{}\t{}", addr, name);
+    s
+}
+
+fn resolv_conf(plan: &Plan) -> String {
+    let mut s = String::new();
+    for r in &plan.network.resolvers {
+        let _ = writeln!(s, "nameserver {}", r);
+    }
+    if !plan.network.dns_search.is_empty() {
+        let _ = writeln!(s, "search {}", plan.network.dns_search.join(" "));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Cidr, Nic, Personality};
+
+    #[test]
+    fn hosts_and_resolv_conf_text() {
+        let mut p = Plan::new(Personality::Metadata);
+        assert!(hosts("box", None).ends_with("127.0.1.1\tbox\n"));
+        p.network.nics = vec![
+            Nic {
+                addrs: vec![Cidr {
+                    addr: "10.0.0.2".parse().unwrap(),
+                    prefix: 24,
+                }],
+                ..Nic::default()
+            },
+            Nic {
+                addrs: vec![Cidr {
+                    addr: "10.1.0.2".parse().unwrap(),
+                    prefix: 24,
+                }],
+                primary: true,
+                ..Nic::default()
+            },
+        ];
+        assert!(hosts("box", primary_address(&p)).ends_with("10.1.0.2\tbox\n"));
+        p.network.resolvers = vec!["8.8.8.8".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        p.network.dns_search = vec!["a.example".into(), "b.example".into()];
+        assert_eq!(
+            resolv_conf(&p),
+            "nameserver 8.8.8.8\nnameserver 2001:db8::1\nsearch a.example b.example\n"
+        );
+    }
 }

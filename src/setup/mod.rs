@@ -13,7 +13,10 @@ pub mod console;
 pub mod env;
 pub mod helpers;
 pub mod hostname;
+pub mod modules;
+pub mod mounts;
 pub mod net;
+pub mod root;
 pub mod user;
 pub mod workdir;
 
@@ -62,8 +65,14 @@ pub fn cstring(bytes: Vec<u8>, stage: Stage, what: &str) -> Result<CString> {
 
 /// Apply the plan, stage by stage, in the documented order.
 pub fn prepare(plan: &Plan) -> Result<Launch> {
+    if let Some(m) = &plan.machine {
+        modules::load(&m.modules)?;
+        if let Some(r) = &m.root {
+            root::switch(r)?;
+        }
+    }
     hostname::apply(plan)?;
-    let mut helpers = helpers::start(&plan.helpers)?;
+    let mut helpers = helpers::start(&plan.helpers, plan.log.file.as_deref())?;
     net::apply(&plan.network)?;
     if plan.helpers.kill_after_network {
         helpers::kill(&mut helpers);
@@ -72,6 +81,9 @@ pub fn prepare(plan: &Plan) -> Result<Launch> {
     let cwd = workdir::apply(plan, cred.as_ref())?;
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
+    if let Some(caps) = &plan.drop_caps {
+        crate::caps::warn_kept(caps);
+    }
 
     let argv = plan
         .command
@@ -111,7 +123,10 @@ pub fn become_reaper(plan: &Plan) {
     if let Some(sig) = plan.pdeathsig {
         // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) } != 0 {
-            log::warn!("cannot set the parent-death signal: {}", std::io::Error::last_os_error());
+            log::warn!(
+                "cannot set the parent-death signal: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

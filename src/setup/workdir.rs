@@ -1,34 +1,117 @@
 //! Workdir stage: `~` is the user's home; created like `mkdir -p` when the
-//! plan says so; the child enters it just before the exec.
+//! plan says so, each directory pidone made then owned by the user; the
+//! child enters it (as the user) just before the exec.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::Cred;
-use crate::error::{Context, Result, Stage};
-use crate::plan::Plan;
+use crate::error::{Context, Error, Result, Stage};
 
-pub fn apply(plan: &Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
+pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
     let Some(dir) = &plan.workdir else {
         return Ok(None);
     };
     let dir = expand_home(dir, cred);
-    if plan.create_workdir && !dir.is_dir() {
-        std::fs::create_dir_all(&dir).stage(Stage::Workdir, || format!("cannot create {}", dir.display()))?;
-        if let Some(c) = cred {
-            let _ = std::os::unix::fs::chown(&dir, Some(c.uid), Some(c.gid));
+    if plan.create_workdir {
+        for made in create(&dir)? {
+            if let Some(c) = cred {
+                if let Err(e) = std::os::unix::fs::chown(&made, Some(c.uid), Some(c.gid)) {
+                    log::warn!(
+                        "stage=workdir: cannot give {} to uid {}: {}",
+                        made.display(),
+                        c.uid,
+                        e
+                    );
+                }
+            }
+            log::info!("workdir {} created", made.display());
         }
-        log::info!("workdir {} created", dir.display());
+    }
+    let meta = std::fs::metadata(&dir)
+        .stage(Stage::Workdir, || format!("cannot enter {}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            Stage::Workdir,
+            format!("{} is not a directory", dir.display()),
+        ));
     }
     log::info!("workdir {}", dir.display());
-    super::cstring(dir.as_os_str().as_bytes().to_vec(), Stage::Workdir, "the workdir").map(Some)
+    super::cstring(
+        dir.as_os_str().as_bytes().to_vec(),
+        Stage::Workdir,
+        "the workdir",
+    )
+    .map(Some)
 }
 
+/// `mkdir -p`: returns the directories it made, outermost first.
+fn create(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    let mut path = PathBuf::new();
+    for c in dir.components() {
+        path.push(c);
+        if !matches!(c, Component::Normal(_)) {
+            continue;
+        }
+        match std::fs::create_dir(&path) {
+            Ok(()) => made.push(path.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::new(
+                    Stage::Workdir,
+                    format!("cannot create {}: {}", path.display(), e),
+                ))
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// `~` and `~/x` are the user's home (`/` without one); relative paths are
+/// taken from `/`, where the command would otherwise start.
 fn expand_home(dir: &Path, cred: Option<&Cred>) -> PathBuf {
-    let home = cred.and_then(|c| c.home.clone()).unwrap_or_else(|| "/".into());
+    let home = cred
+        .and_then(|c| c.home.clone())
+        .unwrap_or_else(|| "/".into());
     match dir.strip_prefix("~") {
+        Ok(rest) if rest.as_os_str().is_empty() => PathBuf::from(home),
         Ok(rest) => Path::new(&home).join(rest),
-        Err(_) => dir.to_path_buf(),
+        Err(_) => Path::new("/").join(dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_expansion() {
+        let c = Cred {
+            uid: 1,
+            gid: 1,
+            groups: vec![],
+            home: Some("/home/u".into()),
+            name: None,
+        };
+        assert_eq!(
+            expand_home(Path::new("~"), Some(&c)),
+            PathBuf::from("/home/u")
+        );
+        assert_eq!(
+            expand_home(Path::new("~/w/x"), Some(&c)),
+            PathBuf::from("/home/u/w/x")
+        );
+        assert_eq!(expand_home(Path::new("~/w"), None), PathBuf::from("/w"));
+        assert_eq!(
+            expand_home(Path::new("/srv"), Some(&c)),
+            PathBuf::from("/srv")
+        );
+        assert_eq!(expand_home(Path::new("rel"), None), PathBuf::from("/rel"));
+        assert_eq!(
+            expand_home(Path::new("~other"), None),
+            PathBuf::from("/~other")
+        );
     }
 }

@@ -1,0 +1,283 @@
+//! The kernel command line (`/proc/cmdline`, read by main) of a machine
+//! whose `/init` is pidone. Only `pidone.*` words are pidone's; every other
+//! word belongs to the kernel and is ignored. Words after `--` are the
+//! command (as libkrun does), used when no metadata document gives one.
+//!
+//!   pidone.metadata=PATH     read this metadata document
+//!   pidone.machine=0|1       force machine mode on or off (read by main)
+//!   pidone.verbose=N         log level on the console (0 warnings .. 3)
+//!   pidone.grace=SECONDS     grace between SIGTERM and SIGKILL at the end
+//!   pidone.poweroff=ACTION   poweroff (default), reboot or halt
+//!   pidone.modules=A,B       kernel modules to load before the network
+//!   pidone.hostname=NAME
+//!   pidone.env=NAME=VALUE    an environment entry (repeatable)
+//!   pidone.root=DEVICE       switch to this root file system ...
+//!   pidone.rootfstype=TYPE   ... of this type (default ext4) ...
+//!   pidone.rootflags=OPTS    ... with these mount options
+//!
+//! Pure: text in, request out.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::{Request, Source, DEFAULT_METADATA};
+use crate::error::{Error, Result};
+use crate::plan::{Machine, Personality, Plan, PowerAction, RootSwitch};
+
+/// Split the command line as the kernel does: on blanks, double quotes
+/// grouping (and removed), so `pidone.env="A=b c"` is one word.
+pub fn words(cmdline: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_ascii_whitespace() && !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(cur);
+    }
+    out
+}
+
+/// `pidone.machine=` as given: Some(true/false) or None when absent.
+pub fn machine_flag(cmdline: &str) -> Option<bool> {
+    let words = words(cmdline);
+    let before = words.iter().take_while(|w| w.as_str() != "--");
+    before
+        .filter_map(|w| w.strip_prefix("pidone.machine="))
+        .last()
+        .map(|v| !matches!(v, "0" | "no" | "false" | "off"))
+}
+
+pub fn power_action(v: &str) -> Option<PowerAction> {
+    match v {
+        "poweroff" | "power-off" | "off" => Some(PowerAction::PowerOff),
+        "reboot" | "reset" => Some(PowerAction::Reboot),
+        "halt" => Some(PowerAction::Halt),
+        _ => None,
+    }
+}
+
+fn bad(key: &str, v: &str, expected: &str) -> Error {
+    Error::new(
+        crate::error::Stage::Usage,
+        format!(
+            "kernel command line: {}={:?}: expected {}",
+            key, v, expected
+        ),
+    )
+}
+
+/// The plan a machine starts from, before anything is read.
+pub fn machine_plan() -> Plan {
+    let mut plan = Plan::new(Personality::Machine);
+    // The kernel hands init HOME=/, TERM=linux and every unknown `a=b`
+    // word as its environment: noise, not the command's environment.
+    plan.env.inherit = false;
+    plan.env.defaults = true;
+    // Nothing else brings `lo` up in a fresh machine.
+    plan.network.loopback = true;
+    plan.machine = Some(Machine {
+        mounts: true,
+        modules: Vec::new(),
+        root: None,
+        power: PowerAction::PowerOff,
+    });
+    plan
+}
+
+/// Parse `/proc/cmdline` into what the machine should do.
+pub fn parse(cmdline: &str) -> Result<Request> {
+    let mut plan = machine_plan();
+    let mut machine = Machine {
+        mounts: true,
+        modules: Vec::new(),
+        root: None,
+        power: PowerAction::PowerOff,
+    };
+    let mut metadata: Option<PathBuf> = None;
+    let mut root_dev: Option<String> = None;
+    let mut fstype = String::from("ext4");
+    let mut flags = String::new();
+    let words = words(cmdline);
+    let mut it = words.iter();
+    for w in it.by_ref() {
+        if w == "--" {
+            break;
+        }
+        let Some(opt) = w.strip_prefix("pidone.") else {
+            continue;
+        };
+        let (key, v) = opt.split_once('=').unwrap_or((opt, ""));
+        match key {
+            "metadata" if !v.is_empty() => metadata = Some(PathBuf::from(v)),
+            "machine" => {}
+            "verbose" => {
+                plan.log.verbosity = v
+                    .parse::<u8>()
+                    .map_err(|_| bad("pidone.verbose", v, "a number 0..3"))?
+                    .min(3)
+            }
+            "grace" => {
+                plan.grace = super::tini::seconds_arg("pidone.grace", v)
+                    .map_err(|_| bad("pidone.grace", v, "seconds"))?
+            }
+            "poweroff" => {
+                machine.power = power_action(v)
+                    .ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
+            }
+            "modules" => machine
+                .modules
+                .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
+            "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
+            "env" if v.contains('=') && !v.starts_with('=') => plan.env.set.push(OsString::from(v)),
+            "root" if !v.is_empty() => root_dev = Some(v.to_string()),
+            "rootfstype" if !v.is_empty() => fstype = v.to_string(),
+            "rootflags" => flags = v.to_string(),
+            _ => plan
+                .warnings
+                .push(format!("kernel command line: ignored {:?}", w)),
+        }
+    }
+    machine.root = root_dev.map(|device| RootSwitch {
+        device: PathBuf::from(device),
+        fstype,
+        options: flags,
+    });
+    plan.machine = Some(machine);
+    plan.command = it.map(OsString::from).collect();
+
+    if metadata.is_none() && !plan.command.is_empty() {
+        plan.notes
+            .push("command from the kernel command line".into());
+        return Ok(Request::Run(Box::new(plan)));
+    }
+    let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
+    plan.notes.push(format!("metadata from {}", path.display()));
+    Ok(Request::Metadata {
+        source: Source::File(path),
+        base: Box::new(plan),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(cmdline: &str) -> Plan {
+        match parse(cmdline) {
+            Ok(Request::Run(p)) => *p,
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn words_like_the_kernel() {
+        assert_eq!(
+            words("  console=ttyS0 pidone.env=\"A=b c\"  -- sh -c \"echo hi\"\n"),
+            vec![
+                "console=ttyS0",
+                "pidone.env=A=b c",
+                "--",
+                "sh",
+                "-c",
+                "echo hi"
+            ]
+        );
+        assert!(words("").is_empty());
+        assert_eq!(words("a \"\" b"), vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn command_after_dashes() {
+        let p = run("BOOT_IMAGE=/vmlinuz console=ttyS0 quiet -- /bin/sh -c 'exit 3'");
+        assert_eq!(p.personality, Personality::Machine);
+        assert_eq!(p.command, vec!["/bin/sh", "-c", "'exit", "3'"]);
+        assert!(!p.env.inherit && p.env.defaults);
+        assert!(p.network.loopback);
+        let m = p.machine.expect("machine");
+        assert!(m.mounts);
+        assert_eq!(m.power, PowerAction::PowerOff);
+    }
+
+    #[test]
+    fn options() {
+        let p = run("pidone.verbose=2 pidone.grace=0.5 pidone.poweroff=reboot pidone.modules=virtio_pci,virtio_net \
+             pidone.hostname=vm1 pidone.env=A=1 pidone.env=B=x=y pidone.root=/dev/vda pidone.rootflags=ro \
+             pidone.bogus=1 -- true pidone.verbose=3");
+        assert_eq!(p.log.verbosity, 2);
+        assert_eq!(p.grace, Duration::from_millis(500));
+        assert_eq!(p.hostname.as_deref(), Some("vm1"));
+        assert_eq!(p.env.set, vec!["A=1", "B=x=y"]);
+        assert_eq!(p.command, vec!["true", "pidone.verbose=3"]);
+        assert_eq!(p.warnings.len(), 1);
+        let m = p.machine.expect("machine");
+        assert_eq!(m.power, PowerAction::Reboot);
+        assert_eq!(m.modules, vec!["virtio_pci", "virtio_net"]);
+        assert_eq!(
+            m.root,
+            Some(RootSwitch {
+                device: "/dev/vda".into(),
+                fstype: "ext4".into(),
+                options: "ro".into()
+            })
+        );
+    }
+
+    #[test]
+    fn metadata_when_asked_or_no_command() {
+        match parse("pidone.metadata=/m.json -- echo hi") {
+            Ok(Request::Metadata { source, base }) => {
+                assert_eq!(source, Source::File("/m.json".into()));
+                assert_eq!(base.command, vec!["echo", "hi"]);
+                assert!(base.machine.is_some());
+            }
+            other => panic!("{:?}", other),
+        }
+        match parse("console=ttyS0") {
+            Ok(Request::Metadata { source, .. }) => {
+                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+            }
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for c in [
+            "pidone.poweroff=explode",
+            "pidone.grace=-1",
+            "pidone.grace=nan",
+            "pidone.verbose=x",
+        ] {
+            let e = parse(c).expect_err(c);
+            assert_eq!(e.code, 125, "{}", c);
+            assert!(e.message.contains("pidone."), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn machine_flag_before_dashes_only() {
+        assert_eq!(machine_flag("pidone.machine=1"), Some(true));
+        assert_eq!(machine_flag("pidone.machine=0 x"), Some(false));
+        assert_eq!(machine_flag("-- pidone.machine=1"), None);
+        assert_eq!(machine_flag("quiet"), None);
+    }
+}

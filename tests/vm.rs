@@ -1,0 +1,684 @@
+//! pidone as /init of a minimal VM: Debian's stock kernel (fetched by
+//! scripts/kernel.sh) boots in qemu-system-x86_64 (TCG) an initramfs made
+//! here (pidone as /init, static busybox, a few modules, a metadata file).
+//! Everything is asserted from the serial console and QEMU's own exit:
+//! pidone must power the machine off itself.
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// TCG boots take seconds; four may run at once on two cores.
+const DEADLINE: Duration = Duration::from_secs(240);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The kernel cache made by scripts/kernel.sh (run by `make test`).
+struct Kernel {
+    vmlinuz: PathBuf,
+    release: String,
+    modules: PathBuf,
+}
+
+fn kernel() -> Kernel {
+    let dir = repo().join(".cache/kernel");
+    let release = std::fs::read_to_string(dir.join("release"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(
+        !release.is_empty() && dir.join("vmlinuz").exists(),
+        "no stock kernel in {}: run `sh scripts/kernel.sh` (or `make test`)",
+        dir.display()
+    );
+    Kernel {
+        vmlinuz: dir.join("vmlinuz"),
+        modules: dir.join("modules/lib/modules").join(&release),
+        release,
+    }
+}
+
+/// A cpio "newc" archive, the format the kernel unpacks as initramfs.
+/// Written here so device nodes need no root and no cpio tool.
+struct Cpio {
+    buf: Vec<u8>,
+    ino: u32,
+}
+
+impl Cpio {
+    fn new() -> Cpio {
+        Cpio {
+            buf: Vec::new(),
+            ino: 1,
+        }
+    }
+
+    fn pad(&mut self) {
+        while !self.buf.len().is_multiple_of(4) {
+            self.buf.push(0);
+        }
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
+        let name = name.trim_start_matches('/');
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
+        self.ino += 1;
+        self.buf.extend_from_slice(b"070701");
+        for f in fields {
+            self.buf.extend_from_slice(format!("{:08x}", f).as_bytes());
+        }
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(0);
+        self.pad();
+        self.buf.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn dir(&mut self, name: &str) -> &mut Self {
+        self.entry(name, 0o040755, b"", (0, 0));
+        self
+    }
+
+    fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> &mut Self {
+        self.entry(name, 0o100000 | mode, data, (0, 0));
+        self
+    }
+
+    fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.entry(name, 0o120777, target.as_bytes(), (0, 0));
+        self
+    }
+
+    fn chardev(&mut self, name: &str, major: u32, minor: u32) -> &mut Self {
+        self.entry(name, 0o020600, b"", (major, minor));
+        self
+    }
+
+    /// A host directory tree, under `prefix` in the archive.
+    fn tree(&mut self, host: &Path, prefix: &str) -> &mut Self {
+        let mut entries: Vec<_> = std::fs::read_dir(host)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = format!(
+                "{}/{}",
+                prefix,
+                p.file_name().expect("name").to_string_lossy()
+            );
+            if p.is_dir() {
+                self.dir(&name);
+                self.tree(&p, &name);
+            } else {
+                self.file(&name, 0o644, &std::fs::read(&p).expect("read"));
+            }
+        }
+        self
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, b"", (0, 0));
+        self.buf
+    }
+}
+
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "wget", "hostname", "grep", "ls", "ip", "readlink", "test",
+    "true", "false", "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc",
+    "sort",
+];
+
+/// The initramfs every boot starts from: pidone as /init, busybox, the
+/// kernel's modules; `extra` adds files (scripts, metadata).
+fn initramfs(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    require("busybox", "busybox-static");
+    let k = kernel();
+    let busybox = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v busybox"])
+            .output()
+            .expect("sh")
+            .stdout,
+    )
+    .expect("utf8");
+    let bb = std::fs::read(busybox.trim()).expect("read busybox");
+    let mut c = Cpio::new();
+    c.dir("dev")
+        .chardev("dev/console", 5, 1)
+        .chardev("dev/null", 1, 3);
+    c.dir("bin").file("bin/busybox", 0o755, &bb);
+    for a in APPLETS {
+        c.symlink(&format!("bin/{}", a), "busybox");
+    }
+    c.file(
+        "init",
+        0o755,
+        &std::fs::read(pidone()).expect("read pidone"),
+    );
+    c.dir("etc")
+        .dir("etc/pidone")
+        .dir("t")
+        .dir("lib")
+        .dir("lib/modules");
+    let mods = format!("lib/modules/{}", k.release);
+    c.dir(&mods).tree(&k.modules, &mods);
+    for (name, text) in extra {
+        c.file(name, 0o755, text.as_bytes());
+    }
+    let path = dir.join("initrd.cpio");
+    std::fs::write(&path, c.finish()).expect("write initramfs");
+    path
+}
+
+struct Boot {
+    console: String,
+    status: Option<i32>,
+}
+
+/// Boot the stock kernel on `initrd` with `append` after the console
+/// settings; the console output and QEMU's exit status.
+fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
+    if net {
+        boot_with(
+            initrd,
+            append,
+            &[
+                "-netdev",
+                "user,id=vmnet0",
+                "-device",
+                "virtio-net-pci,netdev=vmnet0,romfile=",
+            ],
+        )
+    } else {
+        boot_with(initrd, append, &[])
+    }
+}
+
+/// Boot with extra QEMU arguments (devices).
+fn boot_with(initrd: &Path, append: &str, extra: &[&str]) -> Boot {
+    require("qemu-system-x86_64", "qemu-system-x86");
+    let k = kernel();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+    ]);
+    cmd.arg("-kernel")
+        .arg(&k.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd);
+    cmd.arg("-append")
+        .arg(format!("console=ttyS0 quiet panic=-1 {}", append));
+    cmd.args(["-nic", "none"]).args(extra);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn qemu");
+    let out = wait_output(child, DEADLINE);
+    Boot {
+        console: strip_escapes(&String::from_utf8_lossy(&out.stdout)),
+        status: out.status.code(),
+    }
+}
+
+/// The console without the firmware's terminal resets (ESC c, ESC [...x)
+/// and carriage returns, so lines compare as printed.
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '\r' => {}
+            '\x1b' => {
+                if it.next() == Some('[') {
+                    while it.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    // SeaBIOS ends its last line without a newline; the guest's first
+    // line would be glued to it.
+    if let Some(i) = out.find("Booting from ROM") {
+        let dots = out[i + 16..].chars().take_while(|c| *c == '.').count();
+        out.insert(i + 16 + dots, '\n');
+    }
+    out
+}
+
+impl Boot {
+    /// pidone ended the machine with `code` and QEMU exited by itself.
+    fn assert_clean_end(&self, code: i32, how: &str) {
+        assert!(
+            self.console
+                .contains(&format!("pidone: exit status {}\n", code)),
+            "no `pidone: exit status {}` on the console:\n{}",
+            code,
+            self.console
+        );
+        assert!(
+            !self.console.contains("Kernel panic"),
+            "kernel panic:\n{}",
+            self.console
+        );
+        assert!(
+            self.console.contains(how),
+            "no {:?} from the kernel:\n{}",
+            how,
+            self.console
+        );
+        assert_eq!(
+            self.status,
+            Some(0),
+            "QEMU did not exit cleanly:\n{}",
+            self.console
+        );
+    }
+
+    fn has(&self, line: &str) -> bool {
+        self.console.lines().any(|l| l.trim_end() == line)
+    }
+
+    fn assert_line(&self, line: &str) {
+        assert!(
+            self.has(line),
+            "no line {:?} on the console:\n{}",
+            line,
+            self.console
+        );
+    }
+}
+
+/// First boot: the command comes from the kernel command line after `--`;
+/// the mounts, hostname, modules (virtio-net with its dependencies, by
+/// name with `-` or `_`), the shutdown of a background process and the
+/// command's failing status are all checked in this one boot.
+#[test]
+fn command_from_kernel_command_line() {
+    let scratch = Scratch::new("vm-cmdline");
+    let script = r#"
+echo "cmd: started"
+for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /run:tmpfs /tmp:tmpfs /sys/fs/cgroup:cgroup2; do
+    grep -q " ${m%%:*} ${m#*:} " /proc/mounts && echo "mount ok ${m%%:*}"
+done
+grep " /dev/pts devpts " /proc/mounts | cut -d" " -f4 | tr ',' '\n' | grep -E '^(gid=5|mode=620|ptmxmode=666)' | tr '\n' ' '; echo
+echo "ptmx -> $(readlink /dev/ptmx)"
+echo "fd -> $(readlink /dev/fd) stdin -> $(readlink /dev/stdin)"
+echo "hostname: $(hostname)"
+echo "modules: $(grep -oE '^(virtio_pci|virtio_net|net_failover|failover) ' /proc/modules | sort | tr -d '\n')"
+echo "eth0: $(cat /sys/class/net/eth0/address)"
+echo "lo: $(ip -4 addr show lo | grep -o 'inet [0-9./]*')"
+echo "env: A=$A PATH=$PATH"
+( trap 'echo "background: cleaned up"; exit 0' TERM; echo "background: running"; while :; do sleep 0.2; done ) &
+sleep 1
+echo "cmd: exiting 7"
+exit 7
+"#;
+    let initrd = initramfs(&scratch.0, &[("t/boot1.sh", script)]);
+    let b = boot(
+        &initrd,
+        "pidone.hostname=vm-one pidone.env=A=b pidone.grace=20 pidone.modules=virtio_net,virtio-pci -- /bin/sh /t/boot1.sh",
+        true,
+    );
+    b.assert_line("cmd: started");
+    for m in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/run",
+        "/tmp",
+        "/sys/fs/cgroup",
+    ] {
+        b.assert_line(&format!("mount ok {}", m));
+    }
+    b.assert_line("gid=5 mode=620 ptmxmode=666");
+    b.assert_line("ptmx -> pts/ptmx");
+    b.assert_line("fd -> /proc/self/fd stdin -> /proc/self/fd/0");
+    b.assert_line("hostname: vm-one");
+    b.assert_line("modules: failover net_failover virtio_net virtio_pci");
+    b.assert_line("eth0: 52:54:00:12:34:56");
+    b.assert_line("lo: inet 127.0.0.1/8");
+    b.assert_line("env: A=b PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    b.assert_line("background: running");
+    b.assert_line("cmd: exiting 7");
+    b.assert_line("background: cleaned up");
+    let cleaned = b
+        .console
+        .find("background: cleaned up")
+        .expect("cleanup line");
+    let status = b
+        .console
+        .find("pidone: exit status 7")
+        .expect("status line");
+    assert!(
+        cleaned < status,
+        "cleanup after the status line:\n{}",
+        b.console
+    );
+    b.assert_clean_end(7, "reboot: Power down");
+}
+
+/// Bad metadata: exit 125 on the console, one FATAL line, and still a
+/// clean power-off (no kernel panic).
+#[test]
+fn bad_metadata_powers_off_with_125() {
+    let scratch = Scratch::new("vm-badmeta");
+    let initrd = initramfs(
+        &scratch.0,
+        &[(
+            "etc/pidone/metadata.json",
+            "{\"docker:cmd\": [\"/bin/true\"",
+        )],
+    );
+    let b = boot(&initrd, "", false);
+    assert!(
+        b.console.contains("pidone: FATAL stage=metadata:"),
+        "no FATAL line:\n{}",
+        b.console
+    );
+    b.assert_clean_end(125, "reboot: Power down");
+}
+
+/// A module that does not exist is fatal and named; the reboot action
+/// ends QEMU too (-no-reboot).
+#[test]
+fn missing_module_is_fatal_and_reboot_ends_the_machine() {
+    let scratch = Scratch::new("vm-nomod");
+    let initrd = initramfs(&scratch.0, &[]);
+    let b = boot(
+        &initrd,
+        "pidone.modules=virtio_net,no_such_mod pidone.poweroff=reboot -- /bin/true",
+        false,
+    );
+    assert!(
+        b.console
+            .lines()
+            .any(|l| l.contains("pidone: FATAL stage=modules: module no_such_mod not found")),
+        "no FATAL line naming the module:\n{}",
+        b.console
+    );
+    b.assert_clean_end(125, "reboot: Restarting system");
+}
+
+/// A tiny HTTP server on the host loopback; the guest reaches it through
+/// QEMU's user networking at 10.0.2.2:PORT. Serves `body` to every GET.
+fn http_server(body: &'static str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut req = [0u8; 2048];
+            let _ = s.read(&mut req);
+            let _ = write!(
+                s,
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                body.len(),
+                body
+            );
+        }
+    });
+    port
+}
+
+/// Modules loaded by pidone (virtio-net from the stock kernel), then the
+/// network from the metadata: `nics` is the `sdc:nics` value.
+fn network_boot(name: &str, nics: &str, expect_addr: &str) {
+    let scratch = Scratch::new(name);
+    let body = "hello from the host";
+    let port = http_server(body);
+    let script = format!(
+        r#"
+echo "module: $(grep -o '^virtio_net ' /proc/modules)"
+ip -4 addr show eth0 | grep -o 'inet [0-9./]*' | sed 's/^/addr: /'
+ip -4 route show default | head -n 1 | sed 's/^/route: /'
+echo "hostname: $(hostname)"
+# (Debian's static busybox wget crashes with -q or -T here.)
+wget -O /tmp/fetched http://10.0.2.2:{port}/file 2>/dev/null
+echo "fetched: $(cat /tmp/fetched)"
+"#
+    );
+    let meta = format!(
+        r#"{{"docker:cmd": ["/bin/sh", "/t/net.sh"], "sdc:hostname": "vm-net",
+  "pidone:modules": ["virtio_pci", "virtio_net"], "sdc:nics": {nics}}}"#
+    );
+    let initrd = initramfs(
+        &scratch.0,
+        &[("t/net.sh", &script), ("etc/pidone/metadata.json", &meta)],
+    );
+    let b = boot(&initrd, "", true);
+    b.assert_line("module: virtio_net");
+    b.assert_line(&format!("addr: inet {}", expect_addr));
+    b.assert_line("route: default via 10.0.2.2 dev eth0");
+    b.assert_line("hostname: vm-net");
+    b.assert_line(&format!("fetched: {}", body));
+    b.assert_clean_end(0, "reboot: Power down");
+}
+
+#[test]
+fn virtio_net_static_address() {
+    network_boot(
+        "vm-static",
+        r#"[{"interface": "eth0", "ip": "10.0.2.15", "netmask": "255.255.255.0", "gateways": ["10.0.2.2"], "primary": true}]"#,
+        "10.0.2.15/24",
+    );
+}
+
+#[test]
+fn virtio_net_dhcp() {
+    network_boot(
+        "vm-dhcp",
+        r#"[{"interface": "eth0", "ip": "dhcp", "primary": true}]"#,
+        "10.0.2.15/24",
+    );
+}
+
+/// A root switch (`pidone.root`, as `pidone:root` in metadata): the
+/// stock kernel's virtio-blk and ext4 modules, a disk made with
+/// `mkfs.ext4 -d`, the early mounts moved into it, the command run from
+/// it; at the end the disk is synced and remounted read-only, so the host
+/// finds the file the guest wrote and a clean file system.
+#[test]
+fn root_switch_to_a_virtio_disk() {
+    require("mkfs.ext4", "e2fsprogs");
+    require("debugfs", "e2fsprogs");
+    require("e2fsck", "e2fsprogs");
+    let scratch = Scratch::new("vm-root");
+    let tree = scratch.path("disk");
+    for d in ["bin", "proc", "sys", "dev", "run", "tmp", "t", "etc"] {
+        std::fs::create_dir_all(tree.join(d)).expect("mkdir");
+    }
+    let busybox = std::process::Command::new("sh")
+        .args(["-c", "command -v busybox"])
+        .output()
+        .expect("sh");
+    std::fs::copy(
+        String::from_utf8_lossy(&busybox.stdout).trim(),
+        tree.join("bin/busybox"),
+    )
+    .expect("busybox");
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", tree.join("bin").join(a)).expect("symlink");
+    }
+    std::fs::write(tree.join("on-disk"), "yes, the disk\n").expect("write");
+    std::fs::write(
+        tree.join("t/root.sh"),
+        r#"
+echo "marker: $(cat /on-disk)"
+grep -q '^/dev/vda / ext4 rw' /proc/mounts && echo "root: ext4 rw"
+test -e /init || echo "initramfs: gone"
+grep -q ' /dev devtmpfs ' /proc/mounts && grep -q ' /dev/pts devpts ' /proc/mounts && grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts && echo "moved: ok"
+echo "written by the guest" > /from-guest
+"#,
+    )
+    .expect("script");
+    let img = scratch.path("disk.img");
+    let mk = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "vmroot", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg("32M")
+        .output()
+        .expect("mkfs.ext4");
+    assert!(
+        mk.status.success(),
+        "mkfs.ext4: {}",
+        String::from_utf8_lossy(&mk.stderr)
+    );
+
+    let initrd = initramfs(&scratch.0, &[]);
+    let drive = format!("file={},format=raw,if=virtio", img.display());
+    let b = boot_with(
+        &initrd,
+        "pidone.modules=virtio_pci,virtio_blk,crc32c_generic,ext4 pidone.root=/dev/vda pidone.rootflags=noatime -- /bin/sh /t/root.sh",
+        &["-drive", &drive],
+    );
+    b.assert_line("marker: yes, the disk");
+    b.assert_line("root: ext4 rw");
+    b.assert_line("initramfs: gone");
+    b.assert_line("moved: ok");
+    b.assert_clean_end(0, "reboot: Power down");
+
+    let cat = std::process::Command::new("debugfs")
+        .args(["-R", "cat /from-guest"])
+        .arg(&img)
+        .output()
+        .expect("debugfs");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "written by the guest\n",
+        "file lost: not synced"
+    );
+    let fsck = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&img)
+        .output()
+        .expect("e2fsck");
+    assert!(
+        fsck.status.success(),
+        "file system not clean after power-off:\n{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+}
+
+/// Ctrl-Alt-Del (QEMU's `sendkey ctrl-alt-delete` on the emulated
+/// keyboard) reaches pidone as SIGINT instead of rebooting the machine at
+/// once; pidone forwards it, the command cleans up, the machine powers off.
+#[test]
+fn ctrl_alt_del_is_a_graceful_shutdown() {
+    use std::os::unix::net::UnixStream;
+    use std::sync::{Arc, Mutex};
+    require("qemu-system-x86_64", "qemu-system-x86");
+    let scratch = Scratch::new("vm-cad");
+    let script = r#"
+trap 'echo "cmd: got SIGINT, cleaning up"; exit 130' INT
+echo "cmd: ready"
+while :; do sleep 0.2; done
+"#;
+    let initrd = initramfs(&scratch.0, &[("t/cad.sh", script)]);
+    let monitor = scratch.path("monitor.sock");
+    let k = kernel();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+        "-nic",
+        "none",
+    ]);
+    cmd.arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()));
+    cmd.arg("-kernel")
+        .arg(&k.vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd);
+    cmd.arg("-append")
+        .arg("console=ttyS0 quiet panic=-1 -- /bin/sh /t/cad.sh");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn qemu");
+    let console = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let sink = console.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let start = std::time::Instant::now();
+    while !console.lock().expect("lock").contains("cmd: ready") {
+        if start.elapsed() > DEADLINE || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            panic!(
+                "the command never got ready:\n{}",
+                console.lock().expect("lock")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The shell needs a moment to be in its loop with the trap set.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut m = UnixStream::connect(&monitor).expect("monitor");
+    m.write_all(b"sendkey ctrl-alt-delete\n").expect("sendkey");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!(
+                "QEMU did not exit after Ctrl-Alt-Del:\n{}",
+                console.lock().expect("lock")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = reader.join();
+    let b = Boot {
+        console: strip_escapes(&console.lock().expect("lock")),
+        status: status.code(),
+    };
+    b.assert_line("cmd: got SIGINT, cleaning up");
+    b.assert_clean_end(130, "reboot: Power down");
+}
