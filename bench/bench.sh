@@ -137,9 +137,10 @@ for n in $names; do
 	echo "$(count "$work/start.$n")" >"$work/v.nstart.$n"
 done
 for n in $inits; do
-	read -r ctxt rss <"$work/idle.$n"
+	read -r ctxt rss anon <"$work/idle.$n"
 	echo "$ctxt" >"$work/v.wake.$n"
 	echo "$rss" >"$work/v.rss.$n"
+	echo "$anon" >"$work/v.anon.$n"
 	# Drain time in ms; "never" when zombies were left.
 	if grep -q never "$work/orph.$n"; then
 		echo never >"$work/v.drain.$n"
@@ -194,6 +195,7 @@ machine="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 
 	row term "SIGTERM → command traps it and exits → init gone, µs"
 	row wake "wake-ups (context switches) in ${idle_secs} idle s"
 	row rss "resident memory while idle (VmRSS), KiB"
+	row anon "… of which private (RssAnon; the rest is the binary's pages), KiB"
 	row size "stripped binary, bytes"
 	row drain "reap $orphans orphaned zombies: drain time, ms"
 	row zomb "… zombies left"
