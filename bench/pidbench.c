@@ -12,8 +12,9 @@
  *                                      CPU µs of PID 1 and its children
  *   pidbench term N -- INIT...         N SIGTERM round trips: INIT runs
  *                                      `pidbench trap`; prints µs per run
- *   pidbench idle SECS -- INIT...      INIT runs `sleep`; prints
- *                                      "<ctxt switches in SECS> <VmRSS KiB>"
+ *   pidbench idle SECS -- INIT...      INIT runs `sleep`; prints "<ctxt
+ *                                      switches in SECS> <VmRSS> <RssAnon>"
+ *                                      (KiB)
  *   pidbench orphans N -- INIT...      INIT runs `pidbench orph N` in a
  *                                      new mount namespace with its own
  *                                      /proc; prints "<drain µs> <zombies>"
@@ -199,7 +200,7 @@ static int bench_term(int n, char **argv)
 }
 
 struct status {
-	long ctxt, rss;
+	long ctxt, rss, anon;
 };
 
 static int read_status(pid_t pid, struct status *s)
@@ -212,6 +213,7 @@ static int read_status(pid_t pid, struct status *s)
 	long v;
 	s->ctxt = 0;
 	s->rss = -1;
+	s->anon = -1;
 	while (fgets(line, sizeof line, f)) {
 		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
 			s->ctxt += v;
@@ -219,6 +221,8 @@ static int read_status(pid_t pid, struct status *s)
 			s->ctxt += v;
 		else if (sscanf(line, "VmRSS: %ld", &v) == 1)
 			s->rss = v;
+		else if (sscanf(line, "RssAnon: %ld", &v) == 1)
+			s->anon = v;
 	}
 	fclose(f);
 	return 0;
@@ -246,7 +250,7 @@ static int bench_idle(int secs, char **argv)
 		die("read status");
 	kill(pid, SIGKILL);
 	wait_status(pid);
-	printf("%ld %ld\n", b.ctxt - a.ctxt, b.rss);
+	printf("%ld %ld %ld\n", b.ctxt - a.ctxt, b.rss, b.anon);
 	return 0;
 }
 

@@ -191,8 +191,47 @@ fn machine_mode() -> bool {
     if !std::path::Path::new("/proc/self").exists() {
         return true;
     }
-    std::fs::read_to_string("/proc/cmdline")
-        .is_ok_and(|c| cli::kernel::machine_flag(&c) == Some(true))
+    // This runs at every container start (pidone is PID 1 there too), so
+    // it stays cheap: a stack buffer instead of read_to_string's (an
+    // fstat, two mmaps, two munmaps), and the word-by-word parse only
+    // when the flag's name is there at all.
+    let mut buf = [0u8; 4096];
+    let len = read_small(c"/proc/cmdline", &mut buf);
+    len.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok())
+        .is_some_and(|c| {
+            c.contains("pidone.machine=") && cli::kernel::machine_flag(c) == Some(true)
+        })
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// Read a small file into `buf` with plain system calls; None when it
+/// cannot be opened or read. Longer files are cut at `buf`'s size
+/// (/proc/cmdline is at most 2048 bytes on x86).
+fn read_small(path: &CStr, buf: &mut [u8]) -> Option<usize> {
+    // openat: musl's open adds an fcntl for O_CLOEXEC on old kernels.
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC;
+    // SAFETY: a valid C string; the descriptor is ours and closed below.
+    let fd = unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) };
+    if fd < 0 {
+        return None;
+    }
+    let mut n = 0;
+    let ok = loop {
+        let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) else {
+            break true;
+        };
+        // SAFETY: reading into the unused end of buf.
+        let r = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
+        match r {
+            0 => break true,
+            r if r > 0 => n += r as usize,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break false,
+        }
+    };
+    // SAFETY: closing our own descriptor.
+    unsafe { libc::close(fd) };
+    ok.then_some(n)
 }
 
 #[cfg_attr(test, allow(dead_code))]
