@@ -47,7 +47,7 @@ run: build
 deps:
 	@sh scripts/deps.sh test
 
-test: deps build
+test: deps build lint
 	$(CARGO) test --release -- --test-threads=4
 
 # Every area's bench/*.sh, each given the binary.
@@ -56,6 +56,7 @@ bench: build
 	@for s in bench/*.sh; do echo "make: $$s" >&2; sh $$s $(BIN) || exit 1; done
 
 lint:
+	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release -- -D warnings
 

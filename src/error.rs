@@ -19,8 +19,6 @@ pub enum Stage {
     Mounts,
     Modules,
     Root,
-    Log,
-    Hostname,
     Helpers,
     Net,
     User,
@@ -29,7 +27,6 @@ pub enum Stage {
     Console,
     Caps,
     Exec,
-    Supervise,
 }
 
 impl Stage {
@@ -40,8 +37,6 @@ impl Stage {
             Stage::Mounts => "mounts",
             Stage::Modules => "modules",
             Stage::Root => "root",
-            Stage::Log => "log",
-            Stage::Hostname => "hostname",
             Stage::Helpers => "helpers",
             Stage::Net => "net",
             Stage::User => "user",
@@ -50,7 +45,6 @@ impl Stage {
             Stage::Console => "console",
             Stage::Caps => "caps",
             Stage::Exec => "exec",
-            Stage::Supervise => "supervise",
         }
     }
 }

@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), no_main)]
 
 use std::ffi::{CStr, OsString};
+#[cfg(not(test))]
 use std::os::unix::ffi::OsStringExt;
 
 mod caps;
@@ -171,7 +172,10 @@ fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
 /// file the daemon wrote, read here because parsers make no system calls.
 fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
     use cli::dockerinit::{DockerEnv, DOCKERENV};
-    if !args.first().is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit) {
+    if !args
+        .first()
+        .is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit)
+    {
         return DockerEnv::Missing;
     }
     match std::fs::read(DOCKERENV) {

@@ -115,7 +115,7 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
         // SAFETY: siginfo_t is plain data; the kernel fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let ts = timeout.map(|d| libc::timespec {
-            tv_sec: d.as_secs() as libc::time_t,
+            tv_sec: d.as_secs().min(i32::MAX as u64) as _,
             tv_nsec: d.subsec_nanos() as libc::c_long,
         });
         let ts_ptr = ts

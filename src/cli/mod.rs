@@ -69,8 +69,15 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
 
 /// Parse a whole command line: `args[0]` is the program name. `dockerenv`
 /// is /.dockerenv as main read it (only for the DockerInit personality).
-pub fn parse(args: &[OsString], env: &Environ, dockerenv: &dockerinit::DockerEnv) -> Result<Request> {
-    let argv0 = args.first().map(OsString::as_os_str).unwrap_or(OsStr::new("pidone"));
+pub fn parse(
+    args: &[OsString],
+    env: &Environ,
+    dockerenv: &dockerinit::DockerEnv,
+) -> Result<Request> {
+    let argv0 = args
+        .first()
+        .map(OsString::as_os_str)
+        .unwrap_or(OsStr::new("pidone"));
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
         Personality::DockerInit => dockerinit::parse(rest, env, dockerenv),

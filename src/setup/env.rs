@@ -2,7 +2,7 @@
 //! Only names are logged, never values.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 
 use super::Cred;
 use crate::plan::{Plan, DEFAULT_PATH};
@@ -97,9 +97,10 @@ pub fn path_of(env: &[CString]) -> Vec<u8> {
         .map_or_else(|| DEFAULT_PATH.as_bytes().to_vec(), <[u8]>::to_vec)
 }
 
-/// `OsString` from bytes, for parsers that hold `NAME=value` text.
-pub fn os(s: &str) -> OsString {
-    OsString::from_vec(s.as_bytes().to_vec())
+/// `OsString` from text, for the tests' `NAME=value` entries.
+#[cfg(test)]
+fn os(s: &str) -> OsString {
+    OsString::from(s)
 }
 
 #[cfg(test)]
