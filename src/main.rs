@@ -113,9 +113,10 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             return e.code;
         }
         Err(e) => {
-            // A bad input document (e.g. /.dockerenv): a setup failure.
-            eprintln!("pidone: FATAL {}", e);
-            return e.code;
+            // A bad input document (e.g. /.dockerenv): a setup failure,
+            // logged where the dialect logs.
+            log::init(&cli::fallback_log(args, env));
+            return fatal(&e);
         }
     };
 

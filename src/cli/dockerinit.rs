@@ -303,6 +303,16 @@ pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<
     Ok(Request::Run(Box::new(plan)))
 }
 
+/// This personality's log file: /var/log/pidone.log unless
+/// PIDONE_LOG_FILE moves it (empty: none).
+pub fn log_file(env: &Environ) -> Option<PathBuf> {
+    match env.0.iter().rev().find(|(k, _)| k == "PIDONE_LOG_FILE") {
+        Some((_, v)) if v.is_empty() => None,
+        Some((_, v)) => Some(PathBuf::from(v)),
+        None => Some(PathBuf::from(DEFAULT_LOG_FILE)),
+    }
+}
+
 /// The plan the flags and /.dockerenv describe.
 fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
     let mut plan = Plan::new(Personality::DockerInit);
@@ -313,11 +323,7 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
     // Docker owns /etc/hosts and /etc/resolv.conf in these containers.
     plan.network.write_etc = false;
 
-    plan.log.file = match env.0.iter().rev().find(|(k, _)| k == "PIDONE_LOG_FILE") {
-        Some((_, v)) if v.is_empty() => None,
-        Some((_, v)) => Some(PathBuf::from(v)),
-        None => Some(PathBuf::from(DEFAULT_LOG_FILE)),
-    };
+    plan.log.file = log_file(env);
     if let Some(v) = env.get("PIDONE_GRACE") {
         match super::tini::seconds_arg("PIDONE_GRACE", v) {
             Ok(d) => plan.grace = d,

@@ -85,6 +85,19 @@ pub fn parse(
     }
 }
 
+/// The log a dialect would have opened, for an error found while parsing
+/// it (a bad /.dockerenv), so that error reaches the same log file.
+pub fn fallback_log(args: &[OsString], env: &Environ) -> crate::plan::LogPlan {
+    let personality = args
+        .first()
+        .map_or(Personality::Tini, |a| personality_of(a));
+    let mut log = Plan::new(personality).log;
+    if personality == Personality::DockerInit {
+        log.file = dockerinit::log_file(env);
+    }
+    log
+}
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const GIT: &str = env!("PIDONE_GIT");
 
