@@ -17,6 +17,8 @@ mod dhcp;
 mod error;
 mod log;
 mod machine;
+#[allow(dead_code)] // wired in by the source selection
+mod mdata;
 mod metadata;
 mod netlink;
 mod plan;
