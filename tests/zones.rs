@@ -134,6 +134,15 @@ fn the_service_speaks_v2_as_cloud_init_expects() {
     let ops: Vec<String> = svc.requests().into_iter().map(|(op, _)| op).collect();
     assert_eq!(
         ops,
-        ["NEGOTIATE", "GET", "GET", "GET", "KEYS", "GET", "PUT", "GET"]
+        [
+            "NEGOTIATE",
+            "GET",
+            "GET",
+            "GET",
+            "KEYS",
+            "GET",
+            "PUT",
+            "GET"
+        ]
     );
 }
