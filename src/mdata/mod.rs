@@ -3,3 +3,5 @@
 
 pub mod client;
 pub mod frame;
+pub mod source;
+pub mod zone;
