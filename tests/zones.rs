@@ -7,6 +7,7 @@
 mod common;
 use common::*;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -206,6 +207,8 @@ impl Zone {
             "root:x:0:\napp:x:1000:\nstaff:x:50:app\nwheel:x:10:app\n",
         )
         .unwrap();
+        // The command runs as app and writes what it saw there.
+        std::fs::set_permissions(root.join("srv"), std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::write(root.join("var/svc/provisioning"), "").unwrap();
         std::fs::write(root.join("sbin/init"), "").unwrap();
         let o = sh(&format!("cd {} && runc spec", dir.0.display()));
@@ -312,7 +315,7 @@ fn zone_runs(name: &str, socket_at: &str, mode: &str, proto: u8) -> Service {
     assert_eq!(lines[0], "argv:one two|");
     assert_eq!(
         lines[1],
-        "id:uid=1000(app) gid=1000(app) groups=1000(app),10(wheel),50(staff)"
+        "id:uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)"
     );
     assert_eq!(lines[2], "pwd:/home/app/work");
     assert_eq!(lines[3], "host:zone-one");

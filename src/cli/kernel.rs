@@ -23,7 +23,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Request, Source, DEFAULT_METADATA};
+use super::{Request, Source};
 use crate::error::{Error, Result};
 use crate::plan::{Machine, Nic, Personality, Plan, PowerAction, RootSwitch};
 
@@ -140,7 +140,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         root: None,
         power: PowerAction::PowerOff,
     };
-    let mut metadata: Option<PathBuf> = None;
+    let mut metadata: Option<Source> = None;
     let mut root_dev: Option<String> = None;
     let mut fstype = String::from("ext4");
     let mut flags = String::new();
@@ -155,7 +155,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         };
         let (key, v) = opt.split_once('=').unwrap_or((opt, ""));
         match key {
-            "metadata" if !v.is_empty() => metadata = Some(PathBuf::from(v)),
+            "metadata" if !v.is_empty() => metadata = Some(super::source(v)),
             "machine" => {}
             "verbose" => {
                 plan.log.verbosity = v
@@ -205,9 +205,8 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             .push("command from the kernel command line".into());
         return Ok(Request::Run(Box::new(plan)));
     }
-    let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
     Ok(Request::Metadata {
-        source: Source::File(path),
+        source: metadata.unwrap_or(Source::Search),
         base: Box::new(plan),
     })
 }
@@ -316,7 +315,7 @@ mod tests {
         }
         match parse("console=ttyS0") {
             Ok(Request::Metadata { source, .. }) => {
-                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+                assert_eq!(source, Source::Search)
             }
             other => panic!("{:?}", other),
         }

@@ -29,7 +29,32 @@ pub enum Request {
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// The zone's metadata service on this unix socket.
+    Socket(PathBuf),
+    /// The metadata service on this serial port (a Triton HVM guest).
+    Serial(PathBuf),
+    /// Nothing named: the search of `mdata::source` (zone sockets, the
+    /// default file, the serial port of a Triton guest).
+    Search,
 }
+
+/// `-`, `socket:PATH`, `serial:DEVICE` (`serial` alone: `/dev/ttyS1`), or
+/// a file's path.
+pub fn source(spec: &str) -> Source {
+    if spec == "-" {
+        Source::Stdin
+    } else if let Some(p) = spec.strip_prefix("socket:") {
+        Source::Socket(p.into())
+    } else if spec == "serial" {
+        Source::Serial(SERIAL_DEVICE.into())
+    } else if let Some(p) = spec.strip_prefix("serial:") {
+        Source::Serial(p.into())
+    } else {
+        Source::File(spec.into())
+    }
+}
+
+pub const SERIAL_DEVICE: &str = "/dev/ttyS1";
 
 pub const DEFAULT_METADATA: &str = "/etc/pidone/metadata.json";
 

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Environ, Request, Source, DEFAULT_METADATA};
+use super::{Environ, Request, Source};
 use crate::error::{Error, Result};
 use crate::plan::{Personality, Plan, Target};
 use crate::signals;
@@ -125,13 +125,7 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "P" | "pause" => plan.pause = true,
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
-        "metadata" => {
-            p.metadata = Some(if v == "-" {
-                Source::Stdin
-            } else {
-                Source::File(PathBuf::from(v))
-            })
-        }
+        "metadata" => p.metadata = Some(super::source(&v)),
         "h" | "help" => p.print = Some(HELP.to_string()),
         "V" | "version" => p.print = Some(super::version_line()),
         "l" | "license" => p.print = Some("pidone is released under the MIT license.\n".into()),
@@ -275,9 +269,8 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
         let source = p
             .metadata
             .unwrap_or_else(|| match env.get("PIDONE_METADATA") {
-                Some("-") => Source::Stdin,
-                Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
-                _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
+                Some(spec) if !spec.is_empty() => super::source(spec),
+                _ => Source::Search,
             });
         plan.personality = Personality::Metadata;
         return Ok(Request::Metadata {
@@ -406,7 +399,7 @@ mod tests {
         assert!(plan(&["-P"]).pause);
         match parse(Personality::Tini, &os(&[]), &env(&[])) {
             Ok(Request::Metadata { source, .. }) => {
-                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+                assert_eq!(source, Source::Search)
             }
             other => panic!("{:?}", other),
         }

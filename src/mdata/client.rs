@@ -305,6 +305,7 @@ impl Client {
     }
 
     /// The names the service lists (it leaves out `sdc:*` keys).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn keys(&mut self) -> Result<Vec<String>, String> {
         let data = if self.v2 {
             let r = self.v2("KEYS", None)?;

@@ -1,18 +1,18 @@
-//! Where the metadata comes from, in one documented order:
+//! Where the metadata comes from when the caller named nothing (`--metadata`,
+//! `PIDONE_METADATA`, the kernel's `pidone.metadata=` come first):
 //!
-//! 1. what the caller named (`--metadata`, `PIDONE_METADATA`, the kernel's
-//!    `pidone.metadata=`): a file, `-`, `socket:PATH` or `serial:DEVICE`;
-//! 2. else the zone's metadata socket, the first that exists in
-//!    mdata-client's order;
-//! 3. else `/etc/pidone/metadata.json` when it exists;
-//! 4. else, as the init of a machine, the serial port `/dev/ttyS1` when
+//! 1. the zone's metadata socket, the first that exists in mdata-client's
+//!    order;
+//! 2. else `/etc/pidone/metadata.json` when it exists;
+//! 3. else, as the init of a machine, the serial port `/dev/ttyS1` when
 //!    the DMI product name says Triton (`SmartDC ...`, as cloud-init
 //!    checks).
 //!
 //! The decision is pure: what exists is passed in.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::cli::{Source, SERIAL_DEVICE};
 
 pub const ZONE_SOCKETS: [&str; 3] = [
     "/.zonecontrol/metadata.sock",
@@ -21,51 +21,9 @@ pub const ZONE_SOCKETS: [&str; 3] = [
     // Older platforms.
     "/var/run/smartdc/metadata.sock",
 ];
-pub const SERIAL_DEVICE: &str = "/dev/ttyS1";
 pub const DMI_PRODUCT: &str = "/sys/class/dmi/id/product_name";
 /// What a Triton HVM guest's DMI product name starts with.
 pub const TRITON_PRODUCT: &str = "SmartDC";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    Stdin,
-    File(PathBuf),
-    Socket(PathBuf),
-    Serial(PathBuf),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Stdin => f.write_str("standard input"),
-            Origin::File(p) => write!(f, "{}", p.display()),
-            Origin::Socket(p) => write!(f, "the metadata service on socket {}", p.display()),
-            Origin::Serial(p) => write!(f, "the metadata service on serial port {}", p.display()),
-        }
-    }
-}
-
-/// `-`, `socket:PATH`, `serial:DEVICE` (`serial` alone: `/dev/ttyS1`), or
-/// a file's path.
-pub fn parse(spec: &str) -> Origin {
-    if spec == "-" {
-        Origin::Stdin
-    } else if let Some(p) = spec.strip_prefix("socket:") {
-        Origin::Socket(p.into())
-    } else if spec == "serial" {
-        Origin::Serial(SERIAL_DEVICE.into())
-    } else if let Some(p) = spec.strip_prefix("serial:") {
-        Origin::Serial(p.into())
-    } else {
-        Origin::File(spec.into())
-    }
-}
-
-/// What the search looked at, for the log and for the "no source" line.
-#[derive(Debug, Default)]
-pub struct Probe {
-    pub tried: Vec<String>,
-}
 
 pub struct Facts<'a> {
     /// Is there a unix socket at this path?
@@ -76,31 +34,28 @@ pub struct Facts<'a> {
     pub machine: Option<&'a str>,
 }
 
-/// The search (steps 2-4), given no explicit source. Ok: the choice and
-/// what was looked at before it; Err: the one line listing everything.
-pub fn search(facts: &Facts, default_file: &Path) -> Result<(Origin, Probe), String> {
-    let mut probe = Probe::default();
+/// Ok: the choice and what was looked at before it (for the log); Err:
+/// the one line listing everything tried.
+pub fn search(facts: &Facts, default_file: &Path) -> Result<(Source, Vec<String>), String> {
+    let mut tried = Vec::new();
     for s in ZONE_SOCKETS {
         let p = Path::new(s);
         if (facts.socket)(p) {
-            return Ok((Origin::Socket(p.into()), probe));
+            return Ok((Source::Socket(p.into()), tried));
         }
-        probe.tried.push(format!("no socket {}", s));
+        tried.push(format!("no socket {}", s));
     }
     if (facts.file)(default_file) {
-        return Ok((Origin::File(default_file.into()), probe));
+        return Ok((Source::File(default_file.into()), tried));
     }
-    probe
-        .tried
-        .push(format!("no file {}", default_file.display()));
+    tried.push(format!("no file {}", default_file.display()));
     match facts.machine {
         Some(product) if product.starts_with(TRITON_PRODUCT) => {
-            return Ok((Origin::Serial(SERIAL_DEVICE.into()), probe))
+            tried.push(format!("DMI product name {:?}: a Triton guest", product));
+            return Ok((Source::Serial(SERIAL_DEVICE.into()), tried));
         }
-        Some("") => probe
-            .tried
-            .push("no DMI product name (so no serial metadata)".into()),
-        Some(product) => probe.tried.push(format!(
+        Some("") => tried.push("no DMI product name (so no serial metadata)".into()),
+        Some(product) => tried.push(format!(
             "DMI product name {:?} is not a Triton guest's (so no serial metadata)",
             product.chars().take(40).collect::<String>()
         )),
@@ -108,27 +63,28 @@ pub fn search(facts: &Facts, default_file: &Path) -> Result<(Origin, Probe), Str
     }
     Err(format!(
         "no metadata source: {}; name one with --metadata PATH|socket:PATH|serial:DEVICE, PIDONE_METADATA or pidone.metadata=",
-        probe.tried.join(", ")
+        tried.join(", ")
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::source;
 
     #[test]
     fn specs() {
-        assert_eq!(parse("-"), Origin::Stdin);
-        assert_eq!(parse("/m.json"), Origin::File("/m.json".into()));
-        assert_eq!(parse("socket:/s"), Origin::Socket("/s".into()));
-        assert_eq!(parse("serial"), Origin::Serial("/dev/ttyS1".into()));
+        assert_eq!(source("-"), Source::Stdin);
+        assert_eq!(source("/m.json"), Source::File("/m.json".into()));
+        assert_eq!(source("socket:/s"), Source::Socket("/s".into()));
+        assert_eq!(source("serial"), Source::Serial("/dev/ttyS1".into()));
         assert_eq!(
-            parse("serial:/dev/ttyS2"),
-            Origin::Serial("/dev/ttyS2".into())
+            source("serial:/dev/ttyS2"),
+            Source::Serial("/dev/ttyS2".into())
         );
     }
 
-    fn run(sockets: &[&str], file: bool, machine: Option<&str>) -> Result<Origin, String> {
+    fn run(sockets: &[&str], file: bool, machine: Option<&str>) -> Result<Source, String> {
         let s = |p: &Path| sockets.iter().any(|x| Path::new(x) == p);
         let f = |_: &Path| file;
         let facts = Facts {
@@ -142,22 +98,22 @@ mod tests {
     #[test]
     fn the_order() {
         let all = ZONE_SOCKETS;
-        assert_eq!(run(&all, true, None), Ok(Origin::Socket(all[0].into())));
+        assert_eq!(run(&all, true, None), Ok(Source::Socket(all[0].into())));
         assert_eq!(
             run(&all[1..], true, None),
-            Ok(Origin::Socket(all[1].into()))
+            Ok(Source::Socket(all[1].into()))
         );
         assert_eq!(
             run(&all[2..], true, None),
-            Ok(Origin::Socket(all[2].into()))
+            Ok(Source::Socket(all[2].into()))
         );
         assert_eq!(
             run(&[], true, Some("SmartDC HVM")),
-            Ok(Origin::File("/etc/pidone/metadata.json".into()))
+            Ok(Source::File("/etc/pidone/metadata.json".into()))
         );
         assert_eq!(
             run(&[], false, Some("SmartDC HVM")),
-            Ok(Origin::Serial("/dev/ttyS1".into()))
+            Ok(Source::Serial("/dev/ttyS1".into()))
         );
         let e = run(&[], false, None).unwrap_err();
         assert_eq!(

@@ -39,6 +39,8 @@ pub fn read(source: &Source) -> Result<Vec<u8>> {
         Source::File(p) => {
             std::fs::File::open(p).and_then(|f| f.take(MAX_SIZE as u64 + 1).read_to_end(&mut buf))
         }
+        // (The metadata service is mdata's.)
+        _ => Err(std::io::ErrorKind::Unsupported.into()),
     };
     r.map_err(|e| {
         Error::new(
@@ -54,6 +56,9 @@ pub fn describe(source: &Source) -> String {
     match source {
         Source::Stdin => "standard input".into(),
         Source::File(p) => p.display().to_string(),
+        Source::Socket(p) => format!("the metadata service on socket {}", p.display()),
+        Source::Serial(p) => format!("the metadata service on serial port {}", p.display()),
+        Source::Search => "the first metadata source found".into(),
     }
 }
 
