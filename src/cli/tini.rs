@@ -125,7 +125,7 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "P" | "pause" => plan.pause = true,
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
-        "metadata" => p.metadata = Some(super::source(&v)),
+        "metadata" => p.metadata = Some(super::source(v)),
         "h" | "help" => p.print = Some(HELP.to_string()),
         "V" | "version" => p.print = Some(super::version_line()),
         "l" | "license" => p.print = Some("pidone is released under the MIT license.\n".into()),
