@@ -140,8 +140,13 @@ fn from_metadata(
     base: Box<plan::Plan>,
 ) -> std::result::Result<(plan::Plan, Option<mdata::zone::Session>), (Error, Box<plan::Plan>)> {
     let machine = base.machine.is_some();
-    let loaded = mdata::load(source, machine)
-        .and_then(|l| metadata::parse(&l.doc, (*base).clone()).map(|p| (p, l)));
+    let loaded = mdata::load(source, machine).and_then(|l| {
+        match &l.doc {
+            mdata::Doc::Bytes(b) => metadata::parse(b, (*base).clone()),
+            mdata::Doc::Keys(k) => metadata::parse_keys(k, (*base).clone()),
+        }
+        .map(|p| (p, l))
+    });
     match loaded {
         Ok((mut plan, l)) => {
             // One line: what the search passed over, then the choice.

@@ -52,8 +52,13 @@ pub struct Client {
     request_deadline: Duration,
 }
 
+/// `6 s` or `500 ms`, without linking float formatting.
 fn secs(d: Duration) -> String {
-    format!("{} s", d.as_secs_f32())
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 fn last_error() -> io::Error {
@@ -579,7 +584,7 @@ mod tests {
         );
         assert_eq!(c.get("nope").unwrap(), None);
         assert!(c.put("a", b"b").unwrap_err().contains("has no PUT"));
-        assert_eq!(c.get("late").unwrap_err(), "no reply within 0.5 s");
+        assert_eq!(c.get("late").unwrap_err(), "no reply within 500 ms");
     }
 
     #[test]
@@ -590,7 +595,7 @@ mod tests {
         })
         .err()
         .unwrap();
-        assert_eq!(e, "no answer to NEGOTIATE V2 within 0.5 s");
+        assert_eq!(e, "no answer to NEGOTIATE V2 within 500 ms");
         let e = Client::open(
             &Transport::Socket("/nonexistent/metadata.sock".into()),
             OPEN_DEADLINE,

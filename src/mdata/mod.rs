@@ -18,10 +18,17 @@ use zone::Session;
 /// (for the log), the open service (for the zone's handshakes), and what
 /// the search looked at.
 pub struct Loaded {
-    pub doc: Vec<u8>,
+    pub doc: Doc,
     pub from: String,
     pub session: Option<Session>,
     pub tried: Vec<String>,
+}
+
+/// A document's bytes, or the keys the service gave (kept as a map: a
+/// round trip through JSON text would link serde_json's serializer).
+pub enum Doc {
+    Bytes(Vec<u8>),
+    Keys(serde_json::Map<String, serde_json::Value>),
 }
 
 /// Find the source (unless named), then read the file or ask the service.
@@ -51,7 +58,7 @@ pub fn load(source: &Source, machine: bool) -> Result<Loaded> {
         Source::Serial(p) => Transport::Serial(p.clone()),
         _ => {
             return Ok(Loaded {
-                doc: crate::metadata::read(&source)?,
+                doc: Doc::Bytes(crate::metadata::read(&source)?),
                 from: crate::metadata::describe(&source),
                 session: None,
                 tried,
@@ -59,7 +66,7 @@ pub fn load(source: &Source, machine: bool) -> Result<Loaded> {
         }
     };
     let mut session = Session::open(&transport)?;
-    let doc = session.fetch()?;
+    let doc = Doc::Keys(session.fetch()?);
     Ok(Loaded {
         doc,
         from: session.describe(),

@@ -94,7 +94,7 @@ impl Session {
 
     /// Every key pidone reads, as one JSON object of strings: exactly a
     /// SmartOS zone's metadata. Absent keys are left out.
-    pub fn fetch(&mut self) -> Result<Vec<u8>> {
+    pub fn fetch(&mut self) -> Result<Map<String, Value>> {
         let mut doc = Map::new();
         for &key in SMARTOS_KEYS.iter().chain(PIDONE_KEYS) {
             if let Some(v) = self.get(key)? {
@@ -107,7 +107,7 @@ impl Session {
                 doc.insert(key.to_string(), Value::String(s));
             }
         }
-        Ok(serde_json::to_vec(&Value::Object(doc)).unwrap_or_default())
+        Ok(doc)
     }
 
     /// `docker:wait_for_attach`: while the key is there, PUT the marker

@@ -208,6 +208,12 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
             format!("is {}; expected one JSON object", kind(&root)),
         ));
     };
+    parse_keys(&root, base)
+}
+
+/// The keys of a document already split (what the metadata service gave:
+/// key to string, as SmartOS stores them).
+pub fn parse_keys(root: &Map<String, Value>, base: Plan) -> Result<Plan> {
     let mut plan = defaults(base);
     let mut unknown = Vec::new();
     let smartos = root
@@ -215,12 +221,12 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
         .any(|k| k.starts_with("docker:") || k.starts_with("sdc:"));
     let found = if smartos {
         plan.notes.push("metadata: SmartOS zone keys".into());
-        smartos_keys(&root, &mut plan, &mut unknown)?
+        smartos_keys(root, &mut plan, &mut unknown)?
     } else {
         plan.notes.push("metadata: OCI image config".into());
-        oci_keys(&root, &mut plan, &mut unknown)?
+        oci_keys(root, &mut plan, &mut unknown)?
     };
-    for (key, v) in &root {
+    for (key, v) in root {
         if key.starts_with("pidone:") {
             pidone_key(key, v, &mut plan, &mut unknown)?;
         }
