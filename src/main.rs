@@ -155,6 +155,7 @@ fn from_metadata(
                 note.push_str(&format!(" (after: {})", l.tried.join(", ")));
             }
             plan.notes.insert(0, note);
+            mdata::zone::zone_console(&mut plan);
             Ok((plan, l.session))
         }
         Err(e) => Err((e, Box::new(metadata::defaults(*base)))),

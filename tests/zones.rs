@@ -248,6 +248,17 @@ impl Zone {
         self.dir.path("rootfs").join(rel)
     }
 
+    /// One more bind mount into the container.
+    fn mount(&self, source: &Path, at: &str) {
+        let path = self.dir.path("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": at, "type": "bind", "source": source, "options": ["bind"],
+        }));
+        std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
     fn run(&self) -> std::process::Output {
         let mut cmd = Command::new("runc");
         cmd.arg("--root")
@@ -408,7 +419,7 @@ fn fails(zone: &Zone, want: &str) {
     let err = stderr(&o);
     let errors: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("ERROR") || l.contains("FATAL") || l.contains("stage="))
+        .filter(|l| l.contains("ERROR") || l.contains("FATAL"))
         .collect();
     assert_eq!(errors.len(), 1, "{:?}", errors);
     assert!(errors[0].contains(want), "{:?} lacks {:?}", errors[0], want);
@@ -511,5 +522,81 @@ fn no_source_at_all() {
     fails(
         &zone,
         "stage=metadata: no metadata source: no socket /.zonecontrol/metadata.sock, no socket /native/.zonecontrol/metadata.sock, no socket /var/run/smartdc/metadata.sock, no file /etc/pidone/metadata.json",
+    );
+}
+
+#[test]
+fn wait_for_attach_puts_the_marker_waits_and_deletes_it() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    data["docker:wait_for_attach"] = serde_json::json!((now + 60_000).to_string());
+    let svc = Service::start("attach", &data.to_string(), "v2", None);
+    let zone = Zone::new("attach", Some(&svc), "/.zonecontrol/metadata.sock");
+    let o = zone.run();
+    assert_eq!(o.status.code(), Some(7), "{}\n{}", stderr(&o), zone.log());
+    // The service deletes the wait key when the marker appears (the user
+    // attached): GET (there), PUT marker, GET (gone), DELETE marker.
+    let tail: Vec<(String, Option<String>)> = svc
+        .requests()
+        .into_iter()
+        .skip_while(|(_, k)| k.as_deref() != Some("docker:wait_for_attach"))
+        .collect();
+    let want: Vec<(String, Option<String>)> = [
+        ("GET", "docker:wait_for_attach"),
+        ("PUT", "__dockerinit_waiting_for_attach"),
+        ("GET", "docker:wait_for_attach"),
+        ("DELETE", "__dockerinit_waiting_for_attach"),
+    ]
+    .iter()
+    .map(|(o, k)| (o.to_string(), Some(k.to_string())))
+    .collect();
+    assert_eq!(tail, want);
+    assert!(zone.path("var/svc/provision_success").exists());
+}
+
+#[test]
+fn wait_for_attach_times_out() {
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    // A time already past: the zone init gives up at once.
+    data["docker:wait_for_attach"] = serde_json::json!("1000");
+    let svc = Service::start("attach-late", &data.to_string(), "v2", None);
+    let zone = Zone::new("attach-late", Some(&svc), "/.zonecontrol/metadata.sock");
+    fails(
+        &zone,
+        "stage=metadata: docker:wait_for_attach: timed out waiting for an attach",
+    );
+}
+
+#[test]
+fn stdio_on_the_zones_console_devices() {
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    data["docker:cmd"] = serde_json::json!("[\"echo to-stdout; echo to-stderr >&2\"]");
+    let svc = Service::start("zfd", &data.to_string(), "v2", None);
+    let zone = Zone::new("zfd", Some(&svc), "/.zonecontrol/metadata.sock");
+    // Stand-ins for /dev/zfd/{0,1,2}, bound over runc's /dev.
+    let zfd = zone.dir.path("zfd");
+    std::fs::create_dir(&zfd).unwrap();
+    for n in ["0", "1", "2"] {
+        std::fs::write(zfd.join(n), "").unwrap();
+    }
+    zone.mount(&zfd, "/dev/zfd");
+    let o = zone.run();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), zone.log());
+    assert_eq!(
+        std::fs::read_to_string(zfd.join("1")).unwrap(),
+        "to-stdout\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(zfd.join("2")).unwrap(),
+        "to-stderr\n"
+    );
+    assert!(!stdout(&o).contains("to-stdout"));
+    assert!(
+        zone.log().contains("console /dev/zfd/1 and /2"),
+        "{}",
+        zone.log()
     );
 }

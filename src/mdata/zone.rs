@@ -51,6 +51,21 @@ pub const ATTACH_MARKER: &str = "__dockerinit_waiting_for_attach";
 /// How often the attach key is asked for again (as the zone init does).
 pub const ATTACH_POLL: Duration = Duration::from_millis(200);
 
+/// A SmartOS zone's console devices (0: terminal or stdin, 1, 2).
+pub const ZFD: &str = "/dev/zfd";
+
+/// The zone's own console devices where the platform made them, unless
+/// `pidone:console` chose another.
+pub fn zone_console(plan: &mut crate::plan::Plan) {
+    if let Some(c) = plan.console.as_mut() {
+        if c.path.as_os_str() == crate::metadata::DEFAULT_CONSOLE
+            && std::path::Path::new(ZFD).is_dir()
+        {
+            c.path = ZFD.into();
+        }
+    }
+}
+
 pub const PROVISIONING: &str = "/var/svc/provisioning";
 pub const PROVISION_SUCCESS: &str = "/var/svc/provision_success";
 
