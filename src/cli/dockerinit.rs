@@ -14,9 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::{Environ, Request};
-use crate::caps::cap_number;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{Cidr, Console, Nic, Personality, Plan, DEFAULT_LOG_FILE};
+use crate::values::{self, cap_number, CidrError};
 
 /// Where the classic daemon wrote the container's environment.
 pub const DOCKERENV: &str = "/.dockerenv";
@@ -325,9 +325,12 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
 
     plan.log.file = log_file(env);
     if let Some(v) = env.get("PIDONE_GRACE") {
-        match super::tini::seconds_arg("PIDONE_GRACE", v) {
-            Ok(d) => plan.grace = d,
-            Err(e) => plan.warnings.push(e.message),
+        match values::seconds(v) {
+            Some(d) => plan.grace = d,
+            None => plan.warnings.push(format!(
+                "PIDONE_GRACE: not a number of seconds: '{}' (see pidone --help)",
+                v
+            )),
         }
     }
     if let Some(v) = env.get("PIDONE_VERBOSITY") {
@@ -472,27 +475,16 @@ fn network(f: &Flags, plan: &mut Plan) -> Result<()> {
         ..Nic::default()
     };
     if let Some(ip) = ip {
-        let (addr, prefix) = match ip.split_once('/') {
-            Some((a, p)) => (ip_arg("i", a)?, Some(p)),
-            None => (ip_arg("i", &ip)?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => match p.trim().parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => {
-                    return Err(Error::new(
-                        Stage::Net,
-                        format!("-i {:?}: bad prefix length", ip),
-                    ))
-                }
-            },
-            None => {
-                plan.warnings
-                    .push(format!("-i {} has no /prefix; using /{}", ip, max));
-                max
+        let Cidr { addr, prefix } = values::cidr(&ip, true).map_err(|e| match e {
+            CidrError::Address(a) => {
+                Error::new(Stage::Net, format!("-i {:?}: not an IP address", a))
             }
-        };
+            _ => Error::new(Stage::Net, format!("-i {:?}: bad prefix length", ip)),
+        })?;
+        if !ip.contains('/') {
+            plan.warnings
+                .push(format!("-i {} has no /prefix; using /{}", ip, prefix));
+        }
         nic.addrs.push(Cidr { addr, prefix });
         plan.network.loopback = true;
         plan.notes.push(format!("eth0 {}/{}, lo up", addr, prefix));

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use super::{Request, Source, DEFAULT_METADATA};
 use crate::error::{Error, Result};
 use crate::plan::{Machine, Nic, Personality, Plan, PowerAction, RootSwitch};
+use crate::values;
 
 /// Split the command line as the kernel does: on blanks, double quotes
 /// grouping (and removed), so `pidone.env="A=b c"` is one word.
@@ -68,15 +69,6 @@ pub fn machine_flag(cmdline: &str) -> Option<bool> {
         .map(|v| !matches!(v, "0" | "no" | "false" | "off"))
 }
 
-pub fn power_action(v: &str) -> Option<PowerAction> {
-    match v {
-        "poweroff" | "power-off" | "off" => Some(PowerAction::PowerOff),
-        "reboot" | "reset" => Some(PowerAction::Reboot),
-        "halt" => Some(PowerAction::Halt),
-        _ => None,
-    }
-}
-
 fn bad(key: &str, v: &str, expected: &str) -> Error {
     Error::new(
         crate::error::Stage::Usage,
@@ -104,7 +96,7 @@ fn nic(v: &str, primary: bool) -> Result<Nic> {
         nic.dhcp = true;
     } else {
         nic.addrs
-            .push(crate::metadata::net::cidr(addr, false).map_err(|_| bad("pidone.net", v, FORM))?);
+            .push(values::cidr(addr, false).map_err(|_| bad("pidone.net", v, FORM))?);
     }
     for gw in parts {
         nic.gateways
@@ -164,11 +156,10 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     .min(3)
             }
             "grace" => {
-                plan.grace = super::tini::seconds_arg("pidone.grace", v)
-                    .map_err(|_| bad("pidone.grace", v, "seconds"))?
+                plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }
             "poweroff" => {
-                machine.power = power_action(v)
+                machine.power = values::power_action(v)
                     .ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
             }
             "modules" => machine

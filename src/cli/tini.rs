@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Environ, Request, Source, DEFAULT_METADATA};
 use crate::error::{Error, Result};
 use crate::plan::{Personality, Plan, Target};
-use crate::signals;
+use crate::values;
 
 pub const HELP: &str = "\
 Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
@@ -50,7 +50,7 @@ fn bad(msg: String) -> Error {
 }
 
 fn signal_arg(opt: &str, v: &str) -> Result<i32> {
-    match signals::parse(v) {
+    match values::signal(v) {
         Some(s) if s > 0 => Ok(s),
         _ => Err(bad(format!("{}: not a signal: '{}'", opt, v))),
     }
@@ -68,15 +68,12 @@ fn rewrite_arg(opt: &str, v: &str) -> Result<(i32, i32)> {
         .split_once(':')
         .ok_or_else(|| bad(format!("{}: expected FROM:TO, got '{}'", opt, v)))?;
     let from = signal_arg(opt, from)?;
-    let to = signals::parse(to).ok_or_else(|| bad(format!("{}: not a signal: '{}'", opt, to)))?;
+    let to = values::signal(to).ok_or_else(|| bad(format!("{}: not a signal: '{}'", opt, to)))?;
     Ok((from, to))
 }
 
-pub fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
-    match v.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(bad(format!("{}: not a number of seconds: '{}'", opt, v))),
-    }
+fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
+    values::seconds(v).ok_or_else(|| bad(format!("{}: not a number of seconds: '{}'", opt, v)))
 }
 
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {

@@ -13,7 +13,6 @@ pub mod net;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -22,32 +21,12 @@ use crate::error::{Error, Result, Stage};
 use crate::plan::{
     Console, Helper, Personality, Plan, Restart, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
 };
+use crate::values;
 
 /// Largest document accepted.
 pub const MAX_SIZE: usize = 1 << 20;
 
 pub const DEFAULT_CONSOLE: &str = "/dev/console";
-
-/// Read the document (an input step, before any parsing).
-pub fn read(source: &Source) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    let r = match source {
-        Source::Stdin => std::io::stdin()
-            .take(MAX_SIZE as u64 + 1)
-            .read_to_end(&mut buf),
-        Source::File(p) => {
-            std::fs::File::open(p).and_then(|f| f.take(MAX_SIZE as u64 + 1).read_to_end(&mut buf))
-        }
-    };
-    r.map_err(|e| {
-        Error::new(
-            Stage::Metadata,
-            format!("cannot read {}: {}", describe(source), e),
-        )
-    })?;
-    Ok(buf)
-}
 
 /// `/etc/pidone/metadata.json` or `standard input`, for log lines.
 pub fn describe(source: &Source) -> String {
@@ -105,19 +84,16 @@ fn kind(v: &Value) -> &'static str {
 
 /// The SmartOS way: a JSON-valued key may hold JSON text in a string.
 fn decoded(key: &str, v: &Value, form: &str) -> Result<Value> {
-    match v {
-        Value::String(s) => serde_json::from_str(s).map_err(|e| {
-            bad(
-                key,
-                format!(
-                    "the string is not valid JSON text ({}); expected {}",
-                    json_error(&e),
-                    form
-                ),
-            )
-        }),
-        other => Ok(other.clone()),
-    }
+    values::json_in_string(v).map_err(|e| {
+        bad(
+            key,
+            format!(
+                "the string is not valid JSON text ({}); expected {}",
+                json_error(&e),
+                form
+            ),
+        )
+    })
 }
 
 const STRINGS: &str = "an array of strings, e.g. [\"/bin/sleep\", \"3600\"]";
@@ -464,17 +440,13 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:grace" => {
             let form = "a number of seconds from 0 to 86400";
-            let secs = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok(),
+            let grace = match v {
+                Value::Number(n) => n.as_f64().and_then(values::seconds_f64),
+                Value::String(s) => values::seconds(s),
                 _ => None,
             };
-            plan.grace = match secs {
-                Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
-                    Duration::from_secs_f64(s)
-                }
-                _ => return Err(bad(key, format!("got {}; expected {}", short(v), form))),
-            };
+            plan.grace =
+                grace.ok_or_else(|| bad(key, format!("got {}; expected {}", short(v), form)))?;
         }
         "pidone:console" => {
             let path = string(key, v)?;
@@ -509,6 +481,7 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn base() -> Plan {
         Plan::new(Personality::Tini)

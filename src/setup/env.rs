@@ -4,7 +4,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::Cred;
+use crate::launch::Cred;
 use crate::plan::{Plan, DEFAULT_PATH};
 
 /// `NAME=value` entries; a later name replaces an earlier one in place.

@@ -9,14 +9,13 @@
 
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 
 use crate::dhcp::{self, Lease};
 use crate::error::{Error, Result, Stage};
 use crate::netlink::{self, Link, NlError, RouteSpec, Socket, IFA_F_NODAD, RTNH_F_ONLINK};
 use crate::plan::{Cidr, Network, Nic, Route};
 
-const RESOLV_CONF: &str = "/etc/resolv.conf";
+use super::hostname::{self, RESOLV_CONF};
 
 /// A NIC once configured: what the routes need.
 struct Configured {
@@ -448,22 +447,12 @@ fn resolv_conf(net: &Network, leases: &[(String, Lease)]) {
         return;
     }
     let from: Vec<&str> = leases.iter().map(|(n, _)| n.as_str()).collect();
-    let mut text = format!(
+    let head = format!(
         "# written by pidone from the DHCP lease of {}\n",
         from.join(", ")
     );
-    for s in &servers {
-        text += &format!("nameserver {}\n", s);
-    }
-    if !search.is_empty() {
-        text += &format!("search {}\n", search.join(" "));
-    }
-    let path = Path::new(RESOLV_CONF);
-    // A bind-mounted resolv.conf (as engines provide) cannot be renamed
-    // over: write it in place then.
-    let r = crate::status::write_atomically(path, text.as_bytes())
-        .or_else(|_| std::fs::write(path, text.as_bytes()));
-    match r {
+    let text = hostname::resolv_conf_text(head, &servers, &search);
+    match hostname::write_resolv_conf(&text) {
         Ok(()) => log::info!(
             "dhcp: wrote {} ({} nameservers)",
             RESOLV_CONF,
@@ -478,7 +467,7 @@ mod tests {
     use super::*;
 
     fn c(s: &str) -> Cidr {
-        crate::metadata::net::cidr(s, true).unwrap()
+        crate::values::cidr(s, true).unwrap()
     }
 
     #[test]

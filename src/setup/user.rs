@@ -3,8 +3,8 @@
 //! /etc/passwd and /etc/group directly: a static binary has no NSS.
 //! An unknown name or an empty part is fatal; nothing falls back to root.
 
-use super::Cred;
 use crate::error::{Error, Result, Stage};
+use crate::launch::Cred;
 
 pub const PASSWD: &str = "/etc/passwd";
 pub const GROUP: &str = "/etc/group";

@@ -99,7 +99,7 @@ fn say(text: &str) {
 pub fn end(code: i32, power: PowerAction) -> ! {
     // SAFETY: sync has no preconditions.
     unsafe { libc::sync() };
-    if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
+    if let Some(mounts) = crate::procfs::mounts() {
         for target in writable_mounts(&mounts) {
             let r = nix::mount::mount(
                 None::<&str>,
@@ -131,52 +131,6 @@ pub fn end(code: i32, power: PowerAction) -> ! {
     loop {
         // SAFETY: pause has no preconditions.
         unsafe { libc::pause() };
-    }
-}
-
-/// A line in the kernel log at info level (in `dmesg`, timestamped by the
-/// kernel, not on a quiet console): milestones to measure pidone's share
-/// of the boot against the kernel's own "Run /init" line.
-pub fn mark(text: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = f.write_all(format!("<6>{}", text).as_bytes());
-    }
-}
-
-/// The kernel opens /dev/console as init's stdio only when the rootfs has
-/// that node (Debian's kernel puts one in its built-in initramfs; a kernel
-/// built with its own initramfs list may not); without it pidone and the
-/// command would be silent. Once devtmpfs is mounted, open the console on
-/// whichever of 0, 1, 2 is closed.
-pub fn console_stdio() {
-    for fd in 0..3 {
-        // SAFETY: fcntl on a plain descriptor number.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
-            continue;
-        }
-        // SAFETY: a NUL-terminated path; the new descriptor is the lowest
-        // free one, i.e. `fd` itself, since lower ones are open by now.
-        let c = unsafe { libc::open(c"/dev/console".as_ptr(), libc::O_RDWR | libc::O_NOCTTY) };
-        if c >= 0 && c != fd {
-            // SAFETY: both descriptors are valid.
-            unsafe {
-                libc::dup2(c, fd);
-                libc::close(c);
-            }
-        }
-    }
-}
-
-/// Turn Ctrl-Alt-Del into SIGINT for pidone (else the kernel reboots at
-/// once), so the keyboard shortcut or the VMM's "ctrl-alt-del" shuts down
-/// gracefully.
-pub fn disable_cad() {
-    // SAFETY: reboot with a valid command.
-    if unsafe { libc::reboot(libc::RB_DISABLE_CAD) } != 0 {
-        log::warn!(
-            "cannot make Ctrl-Alt-Del a signal: {}",
-            std::io::Error::last_os_error()
-        );
     }
 }
 
