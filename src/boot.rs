@@ -122,7 +122,7 @@ pub fn read_metadata(source: &Source) -> Result<Vec<u8>> {
     r.map_err(|e| {
         Error::new(
             Stage::Metadata,
-            format!("cannot read {}: {}", metadata::describe(source), e),
+            format!("cannot read {}: {}", source.describe(), e),
         )
     })
 }

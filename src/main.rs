@@ -104,7 +104,7 @@ fn from_metadata(
     match boot::read_metadata(source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
         Ok(mut plan) => {
             plan.notes
-                .insert(0, format!("metadata from {}", metadata::describe(source)));
+                .insert(0, format!("metadata from {}", source.describe()));
             Ok(plan)
         }
         Err(e) => Err((e, Box::new(metadata::defaults(*base)))),

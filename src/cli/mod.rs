@@ -31,6 +31,16 @@ pub enum Source {
     File(PathBuf),
 }
 
+impl Source {
+    /// `/etc/pidone/metadata.json` or `standard input`, for log lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Stdin => "standard input".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
 pub const DEFAULT_METADATA: &str = "/etc/pidone/metadata.json";
 
 /// The environment as the parsers see it: a plain list, looked up by name.

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::cli::Source;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{
     Console, Helper, Personality, Plan, Restart, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
@@ -27,14 +26,6 @@ use crate::values;
 pub const MAX_SIZE: usize = 1 << 20;
 
 pub const DEFAULT_CONSOLE: &str = "/dev/console";
-
-/// `/etc/pidone/metadata.json` or `standard input`, for log lines.
-pub fn describe(source: &Source) -> String {
-    match source {
-        Source::Stdin => "standard input".into(),
-        Source::File(p) => p.display().to_string(),
-    }
-}
 
 /// The metadata personality's defaults on top of what the command line
 /// said: also what a bad document is reported with, so that error reaches
