@@ -9,7 +9,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::plan::{Cidr, PowerAction};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::{Error, Stage};
+use nix::mount::MsFlags;
+
+use crate::plan::{Cidr, EnvVar, Id, MountOptions, PowerAction, UserSpec};
 
 // ---- signals -------------------------------------------------------------
 
@@ -256,6 +262,131 @@ pub fn power_action(v: &str) -> Option<PowerAction> {
     }
 }
 
+// ---- users ---------------------------------------------------------------
+
+/// A decimal id; u32::MAX is (uid_t)-1, "no change", never a real id.
+pub fn id_number(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|&n| n != u32::MAX)
+}
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `name`, `uid`, `name:group`, `uid:gid`, `name:gid` or `uid:group`. An
+/// empty part, a third part or an id out of range is an error of the
+/// user stage (exit 125), whichever dialect gave it.
+pub fn user_spec(spec: &str) -> Result<UserSpec, Error> {
+    let fatal = |msg: String| Error::new(Stage::User, msg);
+    let (user, grp) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let form = "expected name, uid, name:group, uid:gid, name:gid or uid:group";
+    if user.is_empty() || grp == Some("") {
+        return Err(fatal(format!(
+            "user {:?} has an empty part; {}",
+            spec, form
+        )));
+    }
+    if grp.is_some_and(|g| g.contains(':')) {
+        return Err(fatal(format!(
+            "user {:?} has too many parts; {}",
+            spec, form
+        )));
+    }
+    let id = |s: &str, what: &str| -> Result<Id, Error> {
+        if is_numeric(s) {
+            id_number(s)
+                .map(Id::Number)
+                .ok_or_else(|| fatal(format!("{} {:?} is out of range", what, s)))
+        } else {
+            Ok(Id::Name(s.to_string()))
+        }
+    };
+    Ok(UserSpec {
+        user: id(user, "uid")?,
+        group: grp.map(|g| id(g, "gid")).transpose()?,
+        text: spec.to_string(),
+    })
+}
+
+// ---- environment ---------------------------------------------------------
+
+/// Split `NAME=value`; None for an entry with no `=` or an empty name.
+pub fn env_var(entry: &OsStr) -> Option<EnvVar> {
+    let b = entry.as_bytes();
+    let eq = b.iter().position(|&c| c == b'=')?;
+    (eq > 0).then(|| EnvVar {
+        name: OsStr::from_bytes(&b[..eq]).to_owned(),
+        value: OsStr::from_bytes(&b[eq + 1..]).to_owned(),
+    })
+}
+
+/// The well-formed entries, in order; a warning naming each other one (by
+/// what precedes its first `=`, never the value).
+pub fn env_vars(entries: Vec<OsString>, warnings: &mut Vec<String>) -> Vec<EnvVar> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let var = env_var(entry);
+            if var.is_none() {
+                warnings.push(format!(
+                    "stage=env: skipping environment entry {:?}: expected NAME=value",
+                    String::from_utf8_lossy(entry.as_bytes())
+                        .split('=')
+                        .next()
+                        .unwrap_or("")
+                ));
+            }
+            var
+        })
+        .collect()
+}
+
+// ---- mounts --------------------------------------------------------------
+
+/// Split `options` into mount flags and the file system's own data, as
+/// mount(8) does for the common flags.
+fn flags_and_data(options: &str) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => flags &= !MsFlags::MS_RDONLY,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "defaults" => {}
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// Mount options as written, split for mount(2).
+pub fn mount_options(text: &str) -> MountOptions {
+    let (flags, data) = flags_and_data(text);
+    MountOptions {
+        flags,
+        data,
+        text: text.to_string(),
+    }
+}
+
+impl From<&str> for MountOptions {
+    fn from(text: &str) -> MountOptions {
+        mount_options(text)
+    }
+}
+
 // ---- JSON ----------------------------------------------------------------
 
 /// A JSON value that may come as JSON text inside a string (SmartOS and
@@ -294,5 +425,14 @@ mod tests {
         for s in 1..=64 {
             assert_eq!(signal(&signal_name(s)), Some(s), "{}", s);
         }
+    }
+
+    #[test]
+    fn options_split() {
+        let (f, d) = flags_and_data("ro,noatime,errors=remount-ro,data=ordered");
+        assert_eq!(f, MsFlags::MS_RDONLY | MsFlags::MS_NOATIME);
+        assert_eq!(d, "errors=remount-ro,data=ordered");
+        assert_eq!(flags_and_data(""), (MsFlags::empty(), String::new()));
+        assert_eq!(flags_and_data("ro,rw").0, MsFlags::empty());
     }
 }

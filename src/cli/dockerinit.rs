@@ -367,11 +367,12 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
                 ));
                 plan.env.inherit = false;
                 plan.env.keep = vec!["container".into()];
-                plan.env.set = entries;
+                plan.env.set = values::env_vars(entries, &mut plan.warnings);
             }
         },
     }
-    plan.env.set.extend(f.env.iter().cloned());
+    let flags = values::env_vars(f.env.clone(), &mut plan.warnings);
+    plan.env.set.extend(flags);
     // Only names the caller gave count: the engine already set the UTS name
     // it put in the inherited environment.
     plan.hostname = plan
@@ -379,8 +380,8 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
         .set
         .iter()
         .rev()
-        .find_map(|e| e.as_bytes().strip_prefix(b"HOSTNAME="))
-        .and_then(|v| std::str::from_utf8(v).ok())
+        .find(|e| e.name == "HOSTNAME")
+        .and_then(|e| e.value.to_str())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
 
@@ -410,7 +411,7 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
         plan.workdir = Some(PathBuf::from(w));
         plan.create_workdir = true;
     }
-    plan.user = f.text("u");
+    plan.user = f.text("u").map(|u| values::user_spec(&u)).transpose()?;
     for name in ["driver", "pipe", "root"] {
         if let Some(v) = f.text(name) {
             plan.notes

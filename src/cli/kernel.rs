@@ -20,7 +20,7 @@
 //!
 //! Pure: text in, request out.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use super::{Request, Source, DEFAULT_METADATA};
@@ -166,7 +166,9 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                 .modules
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
             "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
-            "env" if v.contains('=') && !v.starts_with('=') => plan.env.set.push(OsString::from(v)),
+            "env" if values::env_var(OsStr::new(v)).is_some() => {
+                plan.env.set.extend(values::env_var(OsStr::new(v)))
+            }
             "net" => {
                 let nic = nic(v, plan.network.nics.is_empty())?;
                 plan.network.nics.push(nic);
@@ -186,7 +188,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
     machine.root = root_dev.map(|device| RootSwitch {
         device: PathBuf::from(device),
         fstype,
-        options: flags,
+        options: values::mount_options(&flags),
     });
     plan.machine = Some(machine);
     plan.command = it.map(OsString::from).collect();

@@ -60,7 +60,7 @@ fn root(v: &Value) -> Result<Option<RootSwitch>> {
     Ok(Some(RootSwitch {
         device: PathBuf::from(device),
         fstype: text("fstype")?.unwrap_or_else(|| "ext4".into()),
-        options: text("options")?.unwrap_or_default(),
+        options: values::mount_options(&text("options")?.unwrap_or_default()),
     }))
 }
 

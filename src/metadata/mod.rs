@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, Stage};
 use crate::plan::{
-    Console, Helper, Personality, Plan, Restart, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
+    Console, Helper, Personality, Plan, Restart, UserSpec, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
 };
 use crate::values;
 
@@ -249,7 +249,7 @@ fn smartos_keys(
             "docker:cmd" => f.cmd = os(strings(k, v, STRINGS)?),
             "docker:env" => env = os(strings(k, v, ENV)?),
             "docker:linkEnv" => link_env = os(strings(k, v, ENV)?),
-            "docker:user" => plan.user = non_empty(string(k, v)?),
+            "docker:user" => plan.user = user(non_empty(string(k, v)?))?,
             "docker:workdir" => {
                 if let Some(w) = non_empty(string(k, v)?) {
                     plan.workdir = Some(PathBuf::from(w));
@@ -293,8 +293,8 @@ fn smartos_keys(
             _ => unknown.push(key.clone()),
         }
     }
-    plan.env.set = link_env;
-    plan.env.set.extend(env);
+    link_env.extend(env);
+    plan.env.set = values::env_vars(link_env, &mut plan.warnings);
     Ok(f)
 }
 
@@ -304,6 +304,10 @@ fn noipmgmtd(key: &str, v: &Value) -> Result<bool> {
         Value::String(s) => Ok(s.starts_with("true")),
         other => boolean(key, other),
     }
+}
+
+fn user(spec: Option<String>) -> Result<Option<UserSpec>> {
+    spec.map(|u| values::user_spec(&u)).transpose()
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -347,13 +351,13 @@ fn oci_keys(
         match k {
             "Entrypoint" => f.entrypoint = os(strings(k, v, STRINGS)?),
             "Cmd" => f.cmd = os(strings(k, v, STRINGS)?),
-            "Env" => plan.env.set = os(strings(k, v, ENV)?),
+            "Env" => plan.env.set = values::env_vars(os(strings(k, v, ENV)?), &mut plan.warnings),
             "WorkingDir" => {
                 if let Some(w) = opt_string(k, v)? {
                     plan.workdir = Some(PathBuf::from(w));
                 }
             }
-            "User" => plan.user = opt_string(k, v)?,
+            "User" => plan.user = user(opt_string(k, v)?)?,
             _ if k.starts_with("pidone:") => {}
             _ => unknown.push(key.clone()),
         }

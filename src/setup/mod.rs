@@ -49,7 +49,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
     if plan.helpers.kill_after_network {
         daemons::kill(&mut daemons);
     }
-    let cred = user::resolve(plan.user.as_deref())?;
+    let cred = user::resolve(plan.user.as_ref())?;
     let cwd = workdir::apply(plan, cred.as_ref())?;
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
