@@ -154,9 +154,8 @@ pub fn init(plan: &LogPlan) {
 
 /// The local syslog socket, spoken to directly: one datagram per record in
 /// the form the C library's `syslog()` sends (`<PRI>Mmm dd hh:mm:ss
-/// pidone[PID]: message`). Hand-written because the `syslog` crate (with the
-/// `time` crate it brings) cost 70 KB of a 448 KB binary, which also showed
-/// as resident memory; this is about 60 lines.
+/// pidone[PID]: message`). Hand-written rather than the `syslog` crate,
+/// for size (README, "Size and the standard library").
 enum Syslog {
     Datagram(UnixDatagram),
     /// Some syslog daemons listen on a stream socket; records end in '\n'.

@@ -1,10 +1,10 @@
-//! The kernel command line (`/proc/cmdline`, read by main) of a machine
+//! The kernel command line (`/proc/cmdline`, read by boot) of a machine
 //! whose `/init` is pidone. Only `pidone.*` words are pidone's; every other
 //! word belongs to the kernel and is ignored. Words after `--` are the
 //! command (as libkrun does), used when no metadata document gives one.
 //!
 //!   pidone.metadata=PATH     read this metadata document
-//!   pidone.machine=0|1       force machine mode on or off (read by main)
+//!   pidone.machine=0|1       force machine mode on or off (read by boot)
 //!   pidone.verbose=N         log level on the console (0 warnings .. 3)
 //!   pidone.grace=SECONDS     grace between SIGTERM and SIGKILL at the end
 //!   pidone.poweroff=ACTION   poweroff (default), reboot or halt

@@ -78,7 +78,7 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
 }
 
 /// Parse a whole command line: `args[0]` is the program name. `dockerenv`
-/// is /.dockerenv as main read it (only for the DockerInit personality).
+/// is /.dockerenv as boot read it (only for the DockerInit personality).
 pub fn parse(
     args: &[OsString],
     env: &Environ,
