@@ -1,5 +1,6 @@
-//! Readers of /proc shared by the supervisor, the daemon stage and the
-//! machine's end: the process table from `/proc/N/stat`, and /proc/mounts.
+//! Readers of /proc for the supervisor, the daemon stage and the
+//! machine's end: the process table from `/proc/N/stat`, and the
+//! writable mounts from /proc/mounts. The text parsers here are pure.
 
 /// One line of `/proc/N/stat`: the fields after the command name, which
 /// may itself hold spaces and parentheses.
@@ -65,6 +66,71 @@ pub fn mounts() -> Option<String> {
     std::fs::read_to_string("/proc/mounts").ok()
 }
 
+/// File systems with nothing to lose at power-off (memory-backed or
+/// virtual); every other writable mount is remounted read-only.
+const VOLATILE: &[&str] = &[
+    "rootfs",
+    "ramfs",
+    "tmpfs",
+    "devtmpfs",
+    "proc",
+    "sysfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "mqueue",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "pstore",
+    "bpf",
+    "configfs",
+    "hugetlbfs",
+    "efivarfs",
+    "fusectl",
+    "binfmt_misc",
+    "autofs",
+];
+
+/// Mount points of writable, non-volatile file systems in `/proc/mounts`
+/// text, innermost (last mounted) first.
+pub fn writable_mounts(mounts: &str) -> Vec<String> {
+    let mut out: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, target, fstype, opts) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            let rw = opts.split(',').any(|o| o == "rw");
+            (rw && !VOLATILE.contains(&fstype)).then(|| unescape(target))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// /proc/mounts writes blanks and backslashes in octal (`\040`).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| matches!(d, [b'0'..=b'3', b'0'..=b'7', b'0'..=b'7']));
+        match (c, octal) {
+            (b'\\', Some(&[x, y, z])) => {
+                out.push((x - b'0') * 64 + (y - b'0') * 8 + (z - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +146,25 @@ mod tests {
     fn state_from_stat() {
         assert_eq!(state_of("12 (a) b) Z 7"), Some('Z'));
         assert_eq!(state_of("garbage"), None);
+    }
+
+    #[test]
+    fn writable_real_file_systems_innermost_first() {
+        let m = "rootfs / rootfs rw 0 0\n\
+                 proc /proc proc rw,nosuid 0 0\n\
+                 /dev/vda / ext4 rw,relatime 0 0\n\
+                 /dev/vdb /data\\040disk xfs rw 0 0\n\
+                 /dev/vdc /ro ext4 ro 0 0\n\
+                 tmpfs /tmp tmpfs rw 0 0\n\
+                 broken\n";
+        assert_eq!(writable_mounts(m), vec!["/data disk", "/"]);
+    }
+
+    #[test]
+    fn unescape_is_safe() {
+        assert_eq!(unescape("a\\040b"), "a b");
+        assert_eq!(unescape("a\\04"), "a\\04");
+        assert_eq!(unescape("\\"), "\\");
+        assert_eq!(unescape("\\999x"), "\\999x");
     }
 }

@@ -119,6 +119,23 @@ pub fn seconds_f64(s: f64) -> Option<Duration> {
     (s.is_finite() && (0.0..=MAX_SECONDS).contains(&s)).then(|| Duration::from_secs_f64(s))
 }
 
+// ---- numbers -------------------------------------------------------------
+
+/// A log level: 0 (warnings) and up.
+pub fn verbosity(text: &str) -> Option<u8> {
+    text.trim().parse::<u8>().ok()
+}
+
+/// An interface MTU, 68 (IPv4's minimum) to 65535.
+pub fn mtu(text: &str) -> Option<u32> {
+    mtu_number(text.trim().parse::<u64>().ok()?)
+}
+
+/// As `mtu`, for a number that is already one (a JSON number).
+pub fn mtu_number(n: u64) -> Option<u32> {
+    (68..=65535).contains(&n).then_some(n as u32)
+}
+
 // ---- addresses -----------------------------------------------------------
 
 /// Why a CIDR was refused; `Display` gives the metadata dialect's wording.

@@ -385,9 +385,9 @@ fn settings(env: &Environ, plan: &mut Plan) {
         }
     }
     if let Some(v) = env.get("PIDONE_VERBOSITY") {
-        match v.trim().parse::<u8>() {
-            Ok(n) => plan.log.verbosity = n,
-            Err(_) => plan
+        match values::verbosity(v) {
+            Some(n) => plan.log.verbosity = n,
+            None => plan
                 .warnings
                 .push(format!("PIDONE_VERBOSITY: not a level: {:?}", v)),
         }
@@ -555,9 +555,9 @@ fn network(f: &Flags, plan: &mut Plan) -> Result<()> {
         plan.notes.push(format!("default route via {} on eth0", g));
     }
     if let Some(m) = mtu {
-        match m.trim().parse::<u32>() {
-            Ok(n) if (68..=65535).contains(&n) => nic.mtu = Some(n),
-            _ => plan.warnings.push(format!(
+        match values::mtu(&m) {
+            Some(n) => nic.mtu = Some(n),
+            None => plan.warnings.push(format!(
                 "-mtu {:?} is not an MTU (68-65535); leaving eth0's",
                 m
             )),

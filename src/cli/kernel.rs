@@ -150,9 +150,8 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "metadata" if !v.is_empty() => metadata = Some(PathBuf::from(v)),
             "machine" => {}
             "verbose" => {
-                plan.log.verbosity = v
-                    .parse::<u8>()
-                    .map_err(|_| bad("pidone.verbose", v, "a number 0..3"))?
+                plan.log.verbosity = values::verbosity(v)
+                    .ok_or_else(|| bad("pidone.verbose", v, "a number 0..3"))?
                     .min(3)
             }
             "grace" => {

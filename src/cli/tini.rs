@@ -77,9 +77,7 @@ fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
 }
 
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
-    v.trim()
-        .parse::<u8>()
-        .map_err(|_| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
+    values::verbosity(v).ok_or_else(|| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
 }
 
 /// Options that take a value, by short and long name.

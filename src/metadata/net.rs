@@ -197,12 +197,11 @@ fn mtu(obj: &Value, what: &str) -> Result<Option<u32>> {
         return Ok(None);
     };
     let m = match v {
-        Value::Number(x) => x.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(x) => x.as_u64().and_then(values::mtu_number),
+        Value::String(s) => values::mtu(s),
         _ => None,
     };
-    m.filter(|m| (68..=65535).contains(m))
-        .map(|m| Some(m as u32))
+    m.map(Some)
         .ok_or_else(|| bad(what, "mtu", format!("{} is not an MTU (68-65535)", v)))
 }
 
