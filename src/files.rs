@@ -48,8 +48,14 @@ pub fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 
 /// As `read_bounded`, as text (invalid UTF-8 is an error).
 pub fn read_text(path: &Path, limit: usize) -> std::io::Result<String> {
-    String::from_utf8(read_bounded(path, limit)?)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    // The message std's read_to_string gives; a &str rather than the
+    // FromUtf8Error, whose Debug formatting the binary would carry.
+    String::from_utf8(read_bounded(path, limit)?).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 /// Read a small file into `buf` with plain system calls; None when it
