@@ -38,6 +38,19 @@ pub enum Source {
     Search,
 }
 
+impl Source {
+    /// `/etc/pidone/metadata.json` or `standard input`, for log lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Stdin => "standard input".into(),
+            Source::File(p) => p.display().to_string(),
+            Source::Socket(p) => format!("the metadata service on socket {}", p.display()),
+            Source::Serial(p) => format!("the metadata service on serial port {}", p.display()),
+            Source::Search => "the first metadata source found".into(),
+        }
+    }
+}
+
 /// `-`, `socket:PATH`, `serial:DEVICE` (`serial` alone: `/dev/ttyS1`), or
 /// a file's path.
 pub fn source(spec: &str) -> Source {
@@ -93,7 +106,7 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
 }
 
 /// Parse a whole command line: `args[0]` is the program name. `dockerenv`
-/// is /.dockerenv as main read it (only for the DockerInit personality).
+/// is /.dockerenv as boot read it (only for the DockerInit personality).
 pub fn parse(
     args: &[OsString],
     env: &Environ,
