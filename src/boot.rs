@@ -165,6 +165,8 @@ use crate::mdata::zone::Session;
 /// the search looked at.
 pub struct Loaded {
     pub doc: Doc,
+    /// The source chosen.
+    pub source: Source,
     pub from: String,
     pub session: Option<Session>,
     pub tried: Vec<String>,
@@ -208,6 +210,7 @@ pub fn load_metadata(source: &Source, machine: bool) -> Result<Loaded> {
             return Ok(Loaded {
                 doc: Doc::Bytes(read_metadata(&source)?),
                 from: source.describe(),
+                source,
                 session: None,
                 tried,
             })
@@ -217,6 +220,7 @@ pub fn load_metadata(source: &Source, machine: bool) -> Result<Loaded> {
     let doc = Doc::Keys(session.fetch()?);
     Ok(Loaded {
         doc,
+        source,
         from: session.describe(),
         session: Some(session),
         tried,

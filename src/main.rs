@@ -123,7 +123,7 @@ fn from_metadata(
                 note.push_str(&format!(" (after: {})", l.tried.join(", ")));
             }
             plan.notes.insert(0, note);
-            mdata::zone::zone_console(&mut plan);
+            mdata::zone::for_zone(&mut plan, matches!(l.source, cli::Source::Socket(_)));
             Ok((plan, l.session))
         }
         Err(e) => Err((e, Box::new(metadata::defaults(*base)))),

@@ -541,3 +541,30 @@ fn stdio_on_the_zones_console_devices() {
         zone.log()
     );
 }
+
+#[test]
+fn hosts_files_unless_the_platform_wrote_them() {
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    data["docker:cmd"] = serde_json::json!("[\"true\"]");
+    data["docker:extraHosts"] = serde_json::json!("[\"db:10.1.2.3\", \"v6:2001:db8::5\"]");
+    data["docker:linkHosts"] = serde_json::json!("172.16.0.5\tngx nginx_custom\n");
+    data["sdc:resolvers"] = serde_json::json!("[\"192.0.2.53\"]");
+    let svc = Service::start("hosts", &data.to_string(), "v2", None);
+    let zone = Zone::new("hosts", Some(&svc), "/.zonecontrol/metadata.sock");
+    // vmadm wrote resolv.conf; /etc/hosts it did not.
+    std::fs::write(zone.path("etc/resolv.conf"), "nameserver 203.0.113.1\n").unwrap();
+    let o = zone.run();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), zone.log());
+    let hosts = std::fs::read_to_string(zone.path("etc/hosts")).unwrap();
+    assert_eq!(
+        hosts,
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tzone-one\n10.1.2.3\tdb\n2001:db8::5\tv6\n172.16.0.5\tngx nginx_custom\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(zone.path("etc/resolv.conf")).unwrap(),
+        "nameserver 203.0.113.1\n"
+    );
+    assert!(zone
+        .log()
+        .contains("/etc/resolv.conf left as the platform wrote it"));
+}

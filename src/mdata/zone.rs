@@ -54,9 +54,12 @@ pub const ATTACH_POLL: Duration = Duration::from_millis(200);
 /// A SmartOS zone's console devices (0: terminal or stdin, 1, 2).
 pub const ZFD: &str = "/dev/zfd";
 
-/// The zone's own console devices where the platform made them, unless
-/// `pidone:console` chose another.
-pub fn zone_console(plan: &mut crate::plan::Plan) {
+/// What a zone's platform provides: with the metadata from the zone's
+/// socket, /etc/hosts and /etc/resolv.conf are the platform's when it wrote
+/// them; and the zone's own console devices where the platform made them,
+/// unless `pidone:console` chose another.
+pub fn for_zone(plan: &mut crate::plan::Plan, zone_socket: bool) {
+    plan.network.keep_platform_etc = zone_socket;
     if let Some(c) = plan.console.as_mut() {
         if c.path.as_os_str() == crate::metadata::DEFAULT_CONSOLE
             && std::path::Path::new(ZFD).is_dir()

@@ -228,8 +228,6 @@ const SMARTOS_IGNORED: &[&str] = &[
     "docker:logdriver",
     "docker:logconfig",
     "docker:restartpolicy",
-    "docker:extraHosts",
-    "docker:linkHosts",
     "docker:attach_stdin",
     "docker:attach_stdout",
     "docker:attach_stderr",
@@ -281,6 +279,19 @@ fn smartos_keys(
                     })
                     .collect::<Result<_>>()?
             }
+            "docker:extraHosts" => {
+                let form = "an array of \"name:address\" strings";
+                plan.network.extra_hosts = strings(k, v, form)?
+                    .iter()
+                    .map(|e| {
+                        e.split_once(':')
+                            .and_then(|(n, a)| Some((a.parse().ok()?, n.to_string())))
+                            .filter(|(_, n)| !n.is_empty() && !n.contains(char::is_whitespace))
+                            .ok_or_else(|| bad(k, format!("{:?}; expected {}", e, form)))
+                    })
+                    .collect::<Result<_>>()?
+            }
+            "docker:linkHosts" => plan.network.link_hosts = string(k, v)?,
             "docker:dnssearch" => {
                 plan.network.dns_search = strings(k, v, "an array of domain names")?
             }
@@ -616,6 +627,12 @@ mod tests {
         assert!(err(r#"{"docker:user": 5, "docker:cmd": ["x"]}"#)
             .contains("docker:user: got a number; expected a string"));
         assert!(err(r#"{"Env": [1], "Cmd": ["x"]}"#).contains("Env: element 0 is a number"));
+        assert!(err(r#"{"docker:extraHosts": ["db"], "docker:cmd": ["x"]}"#)
+            .contains("docker:extraHosts: \"db\"; expected an array of \"name:address\" strings"));
+        assert!(
+            err(r#"{"docker:extraHosts": [":1.2.3.4"], "docker:cmd": ["x"]}"#)
+                .contains("docker:extraHosts")
+        );
         assert!(err(r#"{"sdc:resolvers": ["x"], "docker:cmd": ["x"]}"#)
             .contains("sdc:resolvers: \"x\" is not an IP"));
         assert!(err(r#"{"pidone:restart": "sometimes", "Cmd": ["x"]}"#).contains("on-failure:N"));
