@@ -720,6 +720,7 @@ fn metadata_over_the_serial_port_of_a_triton_guest() {
 echo "hostname: $(hostname)"
 ip -4 addr show eth0 | grep -o 'inet [0-9./]*' | sed 's/^/addr: /'
 ip -4 route show | grep -v '^10.0.2.0/24' | sed 's/^/route: /'
+grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
 "#;
     let data = serde_json::json!({
         "docker:cmd": "[\"/bin/sh\", \"/t/serial.sh\"]",
@@ -754,6 +755,23 @@ ip -4 route show | grep -v '^10.0.2.0/24' | sed 's/^/route: /'
     b.assert_line("addr: inet 10.0.2.15/24");
     b.assert_line("route: default via 10.0.2.2 dev eth0");
     b.assert_line("route: 10.77.0.0/16 via 10.0.2.3 dev eth0");
+    // The search's choice and the fetch's time, from pidone's log.
+    let log = b
+        .console
+        .lines()
+        .find(|l| l.starts_with("log: metadata from "))
+        .unwrap_or_else(|| panic!("no metadata line:\n{}", b.console));
+    assert!(
+        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 26 keys in "),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("DMI product name \"SmartDC HVM\": a Triton guest"),
+        "{}",
+        log
+    );
+    eprintln!("{}", log);
     b.assert_clean_end(0, "reboot: Power down");
     let gets = svc.requests().iter().filter(|(op, _)| op == "GET").count();
     assert!(gets > 10, "{:?}", svc.requests());
