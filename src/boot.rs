@@ -224,7 +224,7 @@ pub fn load_metadata(source: &Source, machine: bool) -> Result<Loaded> {
         "{}: {} of {} keys in {} us",
         session.describe(),
         keys.len(),
-        crate::mdata::zone::SMARTOS_KEYS.len() + crate::mdata::zone::PIDONE_KEYS.len(),
+        metadata::SERVICE_KEYS.len(),
         started.elapsed().as_micros()
     );
     Ok(Loaded {

@@ -179,7 +179,7 @@ impl Client {
                 }
             };
             if n >= 0 {
-                data = &data[n as usize..];
+                data = data.get(n as usize..).unwrap_or_default();
                 continue;
             }
             let e = last_error();
@@ -221,7 +221,8 @@ impl Client {
     fn read_line(&mut self, deadline: Instant) -> Result<Vec<u8>, Wait> {
         let mut scanned = 0;
         loop {
-            if let Some(i) = self.buf[scanned..].iter().position(|&c| c == b'\n') {
+            let rest = self.buf.get(scanned..).unwrap_or_default();
+            if let Some(i) = rest.iter().position(|&c| c == b'\n') {
                 let mut line: Vec<u8> = self.buf.drain(..=scanned + i).collect();
                 line.pop();
                 return Ok(line);
@@ -236,7 +237,9 @@ impl Client {
                 unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
             match n {
                 0 => return Err(Wait::Closed),
-                n if n > 0 => self.buf.extend_from_slice(&chunk[..n as usize]),
+                n if n > 0 => self
+                    .buf
+                    .extend_from_slice(chunk.get(..n as usize).unwrap_or_default()),
                 _ => match last_error().kind() {
                     io::ErrorKind::WouldBlock => self.wait(libc::POLLIN, deadline)?,
                     io::ErrorKind::Interrupted => {}

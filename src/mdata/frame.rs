@@ -33,15 +33,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 /// Standard base64 with `=` padding.
 pub fn b64_encode(data: &[u8], out: &mut Vec<u8>) {
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
+        let b = [0, 1, 2].map(|i| chunk.get(i).copied().unwrap_or(0));
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize]);
+                out.extend(B64.get((n >> (18 - 6 * i) & 63) as usize));
             } else {
                 out.push(b'=');
             }
@@ -77,7 +73,7 @@ pub fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
             n |= b64_value(c)? << (18 - 6 * i);
         }
         let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
+        out.extend_from_slice(bytes.get(1..chunk.len()).unwrap_or_default());
     }
     Some(out)
 }
@@ -153,7 +149,7 @@ fn hex(s: &[u8]) -> Option<u32> {
 
 fn split_space(s: &[u8]) -> (&[u8], Option<&[u8]>) {
     match s.iter().position(|&c| c == b' ') {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..)),
         None => (s, None),
     }
 }

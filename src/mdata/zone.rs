@@ -9,41 +9,7 @@ use serde_json::{Map, Value};
 
 use super::client::{Client, Transport, OPEN_DEADLINE, REQUEST_DEADLINE};
 use crate::error::{Error, Result, Stage};
-
-/// The SmartOS keys, fetched one GET each, in this order (as the zone
-/// init reads them). `docker:wait_for_attach` is the handshake's own.
-pub const SMARTOS_KEYS: &[&str] = &[
-    "docker:entrypoint",
-    "docker:cmd",
-    "docker:env",
-    "docker:linkEnv",
-    "docker:user",
-    "docker:workdir",
-    "docker:tty",
-    "docker:open_stdin",
-    "docker:noipmgmtd",
-    "sdc:hostname",
-    "sdc:nics",
-    "sdc:routes",
-    "sdc:resolvers",
-    "docker:dnssearch",
-    "docker:extraHosts",
-    "docker:linkHosts",
-];
-
-/// pidone's own keys (see the README's metadata section).
-pub const PIDONE_KEYS: &[&str] = &[
-    "pidone:restart",
-    "pidone:grace",
-    "pidone:helpers",
-    "pidone:console",
-    "pidone:log",
-    "pidone:syslog",
-    "pidone:hosts",
-    "pidone:modules",
-    "pidone:root",
-    "pidone:poweroff",
-];
+use crate::metadata::SERVICE_KEYS;
 
 pub const ATTACH_KEY: &str = "docker:wait_for_attach";
 /// What the zone init PUTs while it waits, and DELETEs after.
@@ -114,7 +80,7 @@ impl Session {
     /// SmartOS zone's metadata. Absent keys are left out.
     pub fn fetch(&mut self) -> Result<Map<String, Value>> {
         let mut doc = Map::new();
-        for &key in SMARTOS_KEYS.iter().chain(PIDONE_KEYS) {
+        for &key in SERVICE_KEYS {
             if let Some(v) = self.get(key)? {
                 let s = String::from_utf8(v).map_err(|_| {
                     fail(format!(
@@ -180,7 +146,7 @@ fn now_ms() -> u64 {
 /// zone init reads its leading digits; so does this).
 pub fn attach_deadline(v: &[u8]) -> Result<u64> {
     let digits = v.iter().take_while(|c| c.is_ascii_digit()).count();
-    std::str::from_utf8(&v[..digits])
+    std::str::from_utf8(v.get(..digits).unwrap_or_default())
         .ok()
         .and_then(|d| d.parse::<u64>().ok())
         .filter(|&t| t > 0)
@@ -231,7 +197,7 @@ mod tests {
     #[test]
     fn the_parser_knows_every_fetched_key() {
         use crate::plan::{Personality, Plan};
-        for k in SMARTOS_KEYS.iter().chain(PIDONE_KEYS) {
+        for k in SERVICE_KEYS {
             let mut doc = Map::new();
             doc.insert("docker:cmd".into(), Value::String("[\"x\"]".into()));
             doc.insert(k.to_string(), Value::String(String::new()));

@@ -218,6 +218,40 @@ pub fn parse_keys(root: &Map<String, Value>, base: Plan) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Every key this parser reads, in the order the SmartOS zone init reads
+/// them: what a metadata service is asked for (one GET each). A key added
+/// to the parser goes here too. (`docker:wait_for_attach` is the zone
+/// handshake's own, asked for after setup.)
+pub const SERVICE_KEYS: &[&str] = &[
+    "docker:entrypoint",
+    "docker:cmd",
+    "docker:env",
+    "docker:linkEnv",
+    "docker:user",
+    "docker:workdir",
+    "docker:tty",
+    "docker:open_stdin",
+    "docker:noipmgmtd",
+    "sdc:hostname",
+    "sdc:nics",
+    "sdc:routes",
+    "sdc:resolvers",
+    "docker:dnssearch",
+    "docker:extraHosts",
+    "docker:linkHosts",
+    // pidone's own.
+    "pidone:restart",
+    "pidone:grace",
+    "pidone:helpers",
+    "pidone:console",
+    "pidone:log",
+    "pidone:syslog",
+    "pidone:hosts",
+    "pidone:modules",
+    "pidone:root",
+    "pidone:poweroff",
+];
+
 /// Keys SmartOS puts in every docker zone that pidone has no use for; not
 /// worth a warning.
 const SMARTOS_IGNORED: &[&str] = &[
