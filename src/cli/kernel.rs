@@ -3,7 +3,7 @@
 //! word belongs to the kernel and is ignored. Words after `--` are the
 //! command (as libkrun does), used when no metadata document gives one.
 //!
-//!   pidone.metadata=PATH     read this metadata document
+//!   pidone.metadata=SOURCE   a metadata document, socket:PATH, serial:DEVICE
 //!   pidone.machine=0|1       force machine mode on or off (read by boot)
 //!   pidone.verbose=N         log level on the console (0 warnings .. 3)
 //!   pidone.grace=SECONDS     grace between SIGTERM and SIGKILL at the end

@@ -13,7 +13,7 @@ use crate::values;
 
 pub const HELP: &str = "\
 Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
-       pidone [--metadata PATH]      (no command: read the metadata document)
+       pidone [--metadata SOURCE]    (no command: take it from the metadata)
 
 Runs COMMAND as its child, reaps every zombie, forwards signals, and when
 COMMAND ends gives the remaining processes a grace period to exit.
@@ -30,7 +30,8 @@ COMMAND ends gives the remaining processes a grace period to exit.
   -P, --pause                no command: reap until SIGTERM or SIGINT
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
-      --metadata PATH        take everything from a metadata document (- = stdin)
+      --metadata SOURCE      take everything from metadata: a file (- = stdin),
+                             socket:PATH or serial:DEVICE (a metadata service)
   -h, --help                 this text
   -V, --version              print the version
 
