@@ -200,6 +200,18 @@ impl Zone {
         std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
     }
 
+    /// One more variable in pidone's own environment.
+    fn env(&self, entry: &str) {
+        let path = self.dir.path("config.json");
+        let mut c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(entry));
+        std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
+
     fn run(&self) -> std::process::Output {
         let mut cmd = Command::new("runc");
         cmd.arg("--root")
@@ -567,4 +579,22 @@ fn hosts_files_unless_the_platform_wrote_them() {
     assert!(zone
         .log()
         .contains("/etc/resolv.conf left as the platform wrote it"));
+}
+
+#[test]
+fn a_named_socket_comes_before_the_search() {
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    data["docker:cmd"] = serde_json::json!("[\"true\"]");
+    let named = Service::start("named", &data.to_string(), "v2", None);
+    // A zone socket too, whose service would fail: it must not be asked.
+    let zone_svc = Service::start("named-zone", &zone_metadata(), "failure", None);
+    let zone = Zone::new("named", Some(&zone_svc), "/.zonecontrol/metadata.sock");
+    zone.mount(&named.socket, "/run/md.sock");
+    zone.env("PIDONE_METADATA=socket:/run/md.sock");
+    let o = zone.run();
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), zone.log());
+    assert!(zone
+        .log()
+        .contains("metadata from the metadata service on socket /run/md.sock (protocol V2)"));
+    assert!(zone_svc.requests().is_empty(), "{:?}", zone_svc.requests());
 }
