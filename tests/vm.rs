@@ -708,6 +708,31 @@ while :; do sleep 0.2; done
     b.assert_clean_end(130, "reboot: Power down");
 }
 
+/// The same guest, pidone named on the kernel command line
+/// (`pidone.metadata=serial`), the service silent: the handshake's deadline,
+/// then 125 naming the port, and the machine powers off.
+#[test]
+fn a_silent_serial_service_powers_off_with_125() {
+    let scratch = Scratch::new("vm-serial-silent");
+    let svc = common::mdata::Service::start("vm-serial-silent", "{}", "silent", None);
+    let initrd = initramfs(&scratch.0, &[]);
+    let chardev = format!("socket,id=md,path={}", svc.socket.display());
+    let b = boot_with(
+        &initrd,
+        "pidone.metadata=serial",
+        &[
+            "-serial",
+            "mon:stdio",
+            "-chardev",
+            &chardev,
+            "-serial",
+            "chardev:md",
+        ],
+    );
+    b.assert_line("pidone: FATAL stage=metadata: metadata service on serial port /dev/ttyS1: no answer to the serial handshake within 6 s");
+    b.assert_clean_end(125, "reboot: Power down");
+}
+
 /// A Triton HVM guest: no metadata file and nothing on the kernel command
 /// line; the DMI product name says `SmartDC HVM`, so pidone asks the
 /// metadata service on the second serial port (QEMU's chardev, a unix
