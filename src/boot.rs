@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use crate::cli::{self, dockerinit::DockerEnv, Source};
 use crate::error::{Error, Result, Stage};
+use crate::mdata::{client::Transport, source, zone::Session};
 use crate::{files, metadata, plan};
 
 /// argv as the C runtime gave it.
@@ -153,12 +154,6 @@ pub fn sanitize_stdio() {
         }
     }
 }
-
-// ------------------------------------------------------------ metadata
-
-use crate::mdata::client::Transport;
-use crate::mdata::source;
-use crate::mdata::zone::Session;
 
 /// The input step of the metadata flow: the document, where it came from
 /// (for the log), the open service (for the zone's handshakes), and what
