@@ -381,21 +381,6 @@ fn ok(o: &Output, what: &str) -> String {
     stdout(o)
 }
 
-/// The README recipe named NAME: the fenced block after
-/// `<!-- recipe: NAME -->`.
-fn readme_recipe(name: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let marker = format!("<!-- recipe: {} -->", name);
-    let after = readme
-        .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no {}", marker))
-        .1;
-    let block = after.split_once("```").expect("a code block").1;
-    let body = block.split_once('\n').expect("fence line").1;
-    body.split_once("```").expect("closing fence").0.to_string()
-}
-
 /// The recipe with this host's paths: the binary from `make`, the private
 /// daemon's config file, and IMAGE for `alpine`.
 fn localize(recipe: &str, image: &str) -> String {
@@ -1038,14 +1023,14 @@ fn readme_docker_bind_mount_recipe_runs_as_written() {
     let child = spawn(c);
     let mut id = String::new();
     wait_until("the recipe's container running", DEADLINE, || {
-        id = stdout(&docker(&[
-            "ps",
-            "-q",
-            "--filter",
-            &format!("ancestor={}", image),
-        ]))
-        .trim()
-        .to_string();
+        // By the name it was run with: an `ancestor` filter matches every
+        // container of the same image id, the other tests' too.
+        let ps = docker(&["ps", "--format", "{{.ID}} {{.Image}}"]);
+        id = stdout(&ps)
+            .lines()
+            .find_map(|l| l.strip_suffix(&format!(" {}", image)))
+            .unwrap_or_default()
+            .to_string();
         !id.is_empty()
     });
     // Ready once pidone has started the command.
