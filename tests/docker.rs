@@ -682,21 +682,31 @@ fn docker_info_shows_pidones_commit_as_the_init_version() {
 
 // ------------------------------------------------------------ image recipe
 
+/// A command that leaves N orphans (sleeps whose parent subshell has
+/// exited), counts those adopted by its own parent (pidone) by parent pid,
+/// not by name (one may not have exec'd sleep yet), kills them, waits until
+/// each is reaped (a zombie keeps /proc/PID) and exits with EXIT.
+fn orphans_script(n: usize, exit: i32) -> String {
+    format!(
+        "i=0; while [ $i -lt {n} ]; do (sleep 600 &); i=$((i+1)); done; \
+         o=$(awk -v pp=$PPID -v me=$$ '$4 == pp && $1 != me {{ print $1 }}' /proc/[0-9]*/stat 2>/dev/null); \
+         echo adopted $(echo $o | wc -w); kill $o; \
+         for p in $o; do while [ -e /proc/$p ]; do sleep 0.05; done; done; \
+         echo reaped; exit {exit}"
+    )
+}
+
 #[test]
 fn image_recipe_reaps_1000_orphans() {
     let d = daemons();
     // 1000 sleeps whose parent subshell is gone: all adopted by PID 1,
     // then killed; none may stay a zombie.
-    let script = "i=0; while [ $i -lt 1000 ]; do (sleep 600 &); i=$((i+1)); done; \
-        echo adopted $(ps -o ppid,comm | grep -c '^ *1 sleep'); \
-        ps=$(pidof sleep); kill $ps; \
-        for p in $ps; do while [ -e /proc/$p ]; do sleep 0.05; done; done; \
-        echo none-left; exit 42";
-    let o = docker(&["run", "--rm", &d.img, "sh", "-c", script]);
+    let script = orphans_script(1000, 42);
+    let o = docker(&["run", "--rm", &d.img, "sh", "-c", &script]);
     assert_eq!(code(&o), 42, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("adopted 1000\n"), "{}", out);
-    assert!(out.contains("none-left"), "{}", out);
+    assert!(out.contains("reaped\n"), "{}", out);
 }
 
 #[test]
@@ -968,13 +978,7 @@ fn share_process_namespace_pidone_not_pid1_reaps_what_its_command_leaves() {
         &ctr(&["run", "-d", &img, &id, "sleep", "600"]),
         "ctr run -d",
     );
-    let script = "echo pid1 $(cat /proc/1/comm); \
-        i=0; while [ $i -lt 100 ]; do (sleep 600 &); i=$((i+1)); done; \
-        n=0; for p in $(pidof sleep); do [ $(awk '{print $4}' /proc/$p/stat) = $PPID ] && n=$((n+1)); done; \
-        echo adopted $n; \
-        ps=$(pidof sleep | tr ' ' '\\n' | grep -vx 1); kill $ps; \
-        for p in $ps; do while [ -e /proc/$p ]; do sleep 0.05; done; done; \
-        echo reaped; exit 4";
+    let script = format!("echo pid1 $(cat /proc/1/comm); {}", orphans_script(100, 4));
     let o = ctr(&[
         "task",
         "exec",
@@ -985,7 +989,7 @@ fn share_process_namespace_pidone_not_pid1_reaps_what_its_command_leaves() {
         "--",
         "sh",
         "-c",
-        script,
+        &script,
     ]);
     drop(s);
     let out = stdout(&o);
