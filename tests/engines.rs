@@ -1433,3 +1433,37 @@ fn readme_runc_recipe_runs_as_written() {
         stderr(&o)
     );
 }
+
+#[test]
+fn readme_dockerinit_link_recipe_runs_as_written() {
+    require_root();
+    require("unshare", "util-linux");
+    let s = Scratch::new("pdk-link-recipe");
+    let recipe = readme_recipe("dockerinit-link")
+        .replace("/usr/local/bin/pidone", &pidone().display().to_string())
+        .replace("/tmp/", &format!("{}/", s.0.display()));
+    // From a shell, as written; in pid and UTS namespaces of its own all
+    // the same, as pidone is given no container here.
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--uts",
+        "--kill-child",
+        "sh",
+        "-c",
+        &recipe,
+    ]);
+    let o = run(c, DEADLINE);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "hi\n"),
+        "{}\n{}",
+        recipe,
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("newer-flag"), "{}", stderr(&o));
+    let log = std::fs::read_to_string(s.path("pidone.log")).unwrap_or_default();
+    assert!(log.contains("newer-flag"), "the log: {}", log);
+}
