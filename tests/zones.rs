@@ -598,3 +598,15 @@ fn a_named_socket_comes_before_the_search() {
         .contains("metadata from the metadata service on socket /run/md.sock (protocol V2)"));
     assert!(zone_svc.requests().is_empty(), "{:?}", zone_svc.requests());
 }
+
+#[test]
+fn wait_for_attach_needs_protocol_v2() {
+    let mut data: serde_json::Value = serde_json::from_str(&zone_metadata()).unwrap();
+    data["docker:wait_for_attach"] = serde_json::json!("99999999999999");
+    let svc = Service::start("attach-v1", &data.to_string(), "v1", None);
+    let zone = Zone::new("attach-v1", Some(&svc), "/.zonecontrol/metadata.sock");
+    fails(
+        &zone,
+        &format!("stage=metadata: docker:wait_for_attach: the service speaks only protocol V1, which has no PUT (metadata service on {})", SOCK),
+    );
+}
