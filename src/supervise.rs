@@ -5,11 +5,12 @@
 //! the command's status.
 //!
 //! When the command ends, the rest of the processes get SIGTERM, a grace
-//! period while pidone reaps them, then SIGKILL.
+//! period while pidone reaps them, then SIGKILL; not PID 1 and called as
+//! dumb-init, pidone ends as dumb-init does instead (`End::DumbInit`).
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::plan::{Plan, Restart, Target};
+use crate::plan::{End, Plan, Restart, Target};
 use crate::setup::Launch;
 use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
@@ -61,6 +62,9 @@ struct Supervisor<'a> {
     pid1: bool,
     /// The command being supervised, while it runs.
     child: Option<i32>,
+    /// The last command started, also once it has ended: its process group
+    /// is what dumb-init signals at the end.
+    last_child: Option<i32>,
     /// SIGTERM or SIGINT came: no more restarts.
     stopping: bool,
 }
@@ -74,6 +78,7 @@ pub fn run(plan: &Plan, launch: &Launch, inherited: &Inherited) -> i32 {
         inherited,
         pid1: std::process::id() == 1,
         child: None,
+        last_child: None,
         stopping: false,
     };
     let code = if plan.pause {
@@ -137,6 +142,7 @@ impl Supervisor<'_> {
             }
         };
         self.child = Some(pid);
+        self.last_child = Some(pid);
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
         log::info!("started pid {}", pid);
@@ -223,24 +229,72 @@ impl Supervisor<'_> {
             self.stopping = true;
         }
         let Some(child) = self.child else { return };
-        let Some(to) = self.plan.signals.rewritten(sig) else {
-            log::debug!("dropped {}", signals::name(sig));
+        match self.plan.signals.rewritten(sig) {
+            None => log::debug!("dropped {}", signals::name(sig)),
+            Some(to) => {
+                let target = match self.plan.signals.target {
+                    Target::Child => child,
+                    Target::Group => -child,
+                };
+                log::debug!("forwarding {} to {}", signals::name(to), target);
+                // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
+                unsafe {
+                    libc::kill(target, to);
+                }
+            }
+        }
+        // Whatever the rewrite made of it, dropped included (as dumb-init).
+        if self.plan.signals.job_control
+            && matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+        {
+            self.suspend();
+        }
+    }
+
+    /// dumb-init's job control: pidone stops too, so the shell that started
+    /// it sees the job stopped. The SIGCONT that resumes pidone waits,
+    /// blocked, and is then forwarded like any other signal.
+    fn suspend(&self) {
+        if self.pid1 {
+            // The kernel ignores SIGSTOP sent to a namespace's PID 1 from
+            // inside; only the command is stopped.
+            log::debug!("PID 1 of a namespace does not stop itself");
+            return;
+        }
+        log::debug!("stopping pidone too (job control)");
+        // SAFETY: kill with plain integers, on ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+    }
+
+    /// Not PID 1, as dumb-init: one SIGTERM (after rewrites) to the
+    /// command's process group in setsid mode, to no one with `-c`; then
+    /// exit at once and leave whatever is left running.
+    fn end_like_dumb_init(&self) {
+        let Some(group) = self.last_child.filter(|_| self.plan.signals.new_session) else {
+            log::debug!("single-child mode: the rest is left alone");
             return;
         };
-        let target = match self.plan.signals.target {
-            Target::Child => child,
-            Target::Group => -child,
-        };
-        log::debug!("forwarding {} to {}", signals::name(to), target);
-        // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
-        unsafe {
-            libc::kill(target, to);
+        match self.plan.signals.rewritten(libc::SIGTERM) {
+            Some(sig) => {
+                log::info!("sending {} to process group {}", signals::name(sig), group);
+                // SAFETY: kill with plain integers; ESRCH (nobody left) is fine.
+                unsafe {
+                    libc::kill(-group, sig);
+                }
+            }
+            None => log::debug!("SIGTERM is dropped: the rest is left alone"),
         }
     }
 
     /// SIGTERM to everything left, a grace period while reaping, then
     /// SIGKILL. What none of tini, dumb-init and catatonit does.
     fn shutdown_rest(&mut self) {
+        if !self.pid1 && self.plan.end == End::DumbInit {
+            self.end_like_dumb_init();
+            return;
+        }
         if !self.reap().1 {
             return;
         }
@@ -256,9 +310,8 @@ impl Supervisor<'_> {
                     self.plan.grace.as_millis()
                 );
                 self.signal_rest(sig);
-                // A stopped process would sit on the signal until SIGKILL.
                 if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
-                    self.signal_rest(libc::SIGCONT);
+                    self.continue_stopped();
                 }
             }
             None => log::info!(
@@ -310,43 +363,90 @@ impl Supervisor<'_> {
             }
             return;
         }
-        for pid in descendants(std::process::id() as i32) {
+        for p in self.rest() {
             // SAFETY: as above.
             unsafe {
-                libc::kill(pid, sig);
+                libc::kill(p.pid, sig);
             }
         }
     }
+
+    /// SIGCONT, after their SIGTERM, to those of the rest that are stopped:
+    /// they could not act on it before SIGKILL otherwise. The others get
+    /// none, so no process sees a SIGCONT before its SIGTERM.
+    fn continue_stopped(&self) {
+        for p in self.rest().iter().filter(|p| p.state == 'T') {
+            log::debug!("pid {} is stopped: sending SIGCONT", p.pid);
+            // SAFETY: kill with plain integers.
+            unsafe {
+                libc::kill(p.pid, libc::SIGCONT);
+            }
+        }
+    }
+
+    /// The other processes, read from /proc now: as PID 1 every one in the
+    /// namespace, else pidone's descendants.
+    fn rest(&self) -> Vec<Proc> {
+        let me = std::process::id() as i32;
+        let all = processes();
+        if self.pid1 {
+            return all.into_iter().filter(|p| p.pid != me).collect();
+        }
+        descendants(me, all)
+    }
 }
 
-/// Every descendant of `root`, from the parent links in /proc.
-fn descendants(root: i32) -> Vec<i32> {
+/// One line of the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    /// The state letter: `T` is stopped by a signal.
+    state: char,
+}
+
+/// Every process /proc shows, or none when that /proc belongs to another
+/// pid namespace (its numbers would name other processes here).
+fn processes() -> Vec<Proc> {
+    let own = std::fs::read_link("/proc/self").ok();
+    if own.as_deref().and_then(|p| p.to_str()) != Some(&std::process::id().to_string()) {
+        log::debug!("/proc is not this pid namespace's: no process list");
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let links: Vec<(i32, i32)> = dir
-        .filter_map(|e| {
-            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
-            Some((pid, parent_of(&stat)?))
-        })
-        .collect();
-    let mut found = vec![root];
+    dir.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
+        let (state, ppid) = parse_stat(&stat)?;
+        Some(Proc { pid, ppid, state })
+    })
+    .collect()
+}
+
+/// Every descendant of `root` among `all`, from the parent links.
+fn descendants(root: i32, all: Vec<Proc>) -> Vec<Proc> {
+    let mut found: Vec<Proc> = Vec::new();
+    let mut parents = vec![root];
     let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+    while i < parents.len() {
+        let p = parents[i];
+        for c in all.iter().filter(|c| c.ppid == p) {
+            parents.push(c.pid);
+            found.push(*c);
+        }
         i += 1;
     }
-    found.remove(0);
     found
 }
 
-/// The parent pid from `/proc/N/stat` (after the command name, which may
-/// itself hold spaces and parentheses).
-fn parent_of(stat: &str) -> Option<i32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+/// The state and the parent pid from `/proc/N/stat` (after the command
+/// name, which may itself hold spaces and parentheses).
+fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -376,10 +476,23 @@ mod tests {
     }
 
     #[test]
-    fn parent_from_stat_with_odd_names() {
-        assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
-        assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
-        assert_eq!(parent_of("garbage"), None);
+    fn state_and_parent_from_stat_with_odd_names() {
+        assert_eq!(parse_stat("12 (a b) c) S 7 12 12 0"), Some(('S', 7)));
+        assert_eq!(parse_stat("12 (x) T 1 1"), Some(('T', 1)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("12 (x) R"), None);
+    }
+
+    #[test]
+    fn descendants_follow_parent_links() {
+        let p = |pid, ppid| Proc {
+            pid,
+            ppid,
+            state: 'S',
+        };
+        let all = vec![p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
+        let d: Vec<i32> = descendants(2, all).iter().map(|p| p.pid).collect();
+        assert_eq!(d, [5, 3, 6]);
     }
 
     #[test]

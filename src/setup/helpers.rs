@@ -89,6 +89,7 @@ fn start_one(
             controlling_tty: false,
         }),
         new_session: true,
+        keep_group: false,
         drop_caps: None,
         close_fds: true,
         helpers: Vec::new(),

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::io::RawFd;
 
 use crate::error::{Error, Result, Stage};
-use crate::plan::Plan;
+use crate::plan::{End, Plan};
 
 pub mod console;
 pub mod env;
@@ -53,6 +53,8 @@ pub struct Launch {
     pub cwd: Option<CString>,
     pub stdio: Option<Stdio>,
     pub new_session: bool,
+    /// Stay in pidone's process group (no setpgid, no tcsetpgrp).
+    pub keep_group: bool,
     pub drop_caps: Option<Vec<u32>>,
     pub close_fds: bool,
     /// Processes started by the helper stage and still running.
@@ -101,6 +103,7 @@ pub fn prepare(plan: &Plan) -> Result<Launch> {
         cwd,
         stdio,
         new_session: plan.signals.new_session || plan.console.as_ref().is_some_and(|c| c.tty),
+        keep_group: plan.signals.keep_group,
         drop_caps: plan.drop_caps.clone(),
         close_fds: plan.close_fds,
         helpers,
@@ -108,10 +111,12 @@ pub fn prepare(plan: &Plan) -> Result<Launch> {
 }
 
 /// Process-wide settings, before anything is started: a subreaper when not
-/// PID 1 (so orphans come to pidone even nested), and the parent-death
+/// PID 1 (so orphans come to pidone even nested; not as dumb-init, which
+/// leaves them to whoever reaps for its parent), and the parent-death
 /// signal.
 pub fn become_reaper(plan: &Plan) {
-    if std::process::id() != 1 || plan.subreaper {
+    let nested = std::process::id() != 1 && plan.end == End::Grace;
+    if nested || plan.subreaper {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
             log::warn!(
