@@ -13,8 +13,10 @@
 
 use std::ffi::CString;
 
-use crate::error::{Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
-use crate::setup::Launch;
+use crate::error::{
+    describe_errno as describe, errno, Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND,
+};
+use crate::launch::Launch;
 use crate::signals::{self, Inherited};
 
 /// What the child reports when it could not exec.
@@ -39,10 +41,9 @@ struct Prepared {
 }
 
 fn prepare(launch: &Launch) -> Prepared {
-    let mut argv: Vec<_> = launch.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<_> = launch.env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    // NULL-terminated, each allocated once at its final size.
+    let argv = null_terminated(&launch.argv);
+    let envp = null_terminated(&launch.env);
 
     let own = format!("LISTEN_PID={}", std::process::id());
     let listen_pid = launch
@@ -83,25 +84,17 @@ fn prepare(launch: &Launch) -> Prepared {
     }
 }
 
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let mut v = Vec::with_capacity(strings.len() + 1);
+    v.extend(strings.iter().map(|s| s.as_ptr()));
+    v.push(std::ptr::null());
+    v
+}
+
 /// The command could not be started.
 #[derive(Debug)]
 pub struct SpawnFailure {
     pub error: Error,
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
-/// The system's text for an errno, without Rust's " (os error N)".
-pub fn describe(errno: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(errno).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// Room for the child's stack until it execs: it only makes system calls
@@ -249,7 +242,8 @@ fn release_tty() {
 }
 
 /// In the child: set up, then exec. Returns only on failure. It runs in
-/// pidone's memory, so it allocates nothing and changes nothing but `p`.
+/// pidone's memory, so it changes nothing but `p` and allocates nothing,
+/// except in the close-fds fallback for old kernels (see there).
 fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32) {
     // SAFETY: plain system calls on our own process.
     unsafe {

@@ -10,43 +10,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
-use crate::setup::Launch;
+use crate::procfs;
 use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
-use crate::status;
-
-/// How the command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    /// The exit code, or 128+N for death by signal N.
-    pub code: i32,
-    pub signal: Option<i32>,
-}
-
-impl Exit {
-    fn from_status(status: i32) -> Exit {
-        if libc::WIFSIGNALED(status) {
-            let sig = libc::WTERMSIG(status);
-            Exit {
-                code: 128 + sig,
-                signal: Some(sig),
-            }
-        } else {
-            Exit {
-                code: libc::WEXITSTATUS(status),
-                signal: None,
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.signal {
-            Some(s) => format!("was killed by {} (status {})", signals::name(s), self.code),
-            None => format!("exited with status {}", self.code),
-        }
-    }
-}
+use crate::status::{self, Exit};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -58,6 +27,8 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 struct Supervisor<'a> {
     plan: &'a Plan,
     launch: &'a Launch,
+    /// Helper daemons still running, to name them when they are reaped.
+    daemons: &'a [i32],
     inherited: &'a Inherited,
     pid1: bool,
     /// The command being supervised, while it runs.
@@ -71,10 +42,11 @@ struct Supervisor<'a> {
 
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
-pub fn run(plan: &Plan, launch: &Launch, inherited: &Inherited) -> i32 {
+pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
     let mut s = Supervisor {
         plan,
         launch,
+        daemons,
         inherited,
         pid1: std::process::id() == 1,
         child: None,
@@ -201,19 +173,41 @@ impl Supervisor<'_> {
     /// Reap every process that has exited. Returns the command's exit if it
     /// was among them, and whether any child is left.
     fn reap(&mut self) -> (Option<Exit>, bool) {
+        self.reap_and_wake(&[])
+    }
+
+    /// `reap`, and SIGCONT to any child of `termed` (they had their SIGTERM)
+    /// that has stopped: one caught stopping just as the SIGTERM went out
+    /// is still woken, since waitpid reports each stop once.
+    fn reap_and_wake(&mut self, termed: &[i32]) -> (Option<Exit>, bool) {
+        let flags = if termed.is_empty() {
+            libc::WNOHANG
+        } else {
+            libc::WNOHANG | libc::WUNTRACED
+        };
         let mut main = None;
         loop {
             let mut status = 0;
             // SAFETY: status is a valid out-pointer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
             if pid <= 0 {
                 // 0: children remain, none exited; -1: ECHILD, none left.
                 return (main, pid == 0);
             }
+            if libc::WIFSTOPPED(status) {
+                if termed.contains(&pid) {
+                    log::debug!("pid {} stopped: sending SIGCONT", pid);
+                    // SAFETY: kill with plain integers.
+                    unsafe {
+                        libc::kill(pid, libc::SIGCONT);
+                    }
+                }
+                continue;
+            }
             let exit = Exit::from_status(status);
             if Some(pid) == self.child {
                 main = Some(exit);
-            } else if self.launch.helpers.contains(&pid) {
+            } else if self.daemons.contains(&pid) {
                 log::info!("helper pid {} {}", pid, exit.describe());
             } else if self.plan.warn_reap {
                 log::warn!("reaped zombie pid {} ({})", pid, exit.describe());
@@ -302,6 +296,8 @@ impl Supervisor<'_> {
             log::debug!("grace 0: leaving the rest to the kernel");
             return;
         }
+        // Those that got the SIGTERM, so may get a SIGCONT after it.
+        let mut termed = Vec::new();
         match self.plan.signals.rewritten(libc::SIGTERM) {
             Some(sig) => {
                 log::info!(
@@ -309,9 +305,10 @@ impl Supervisor<'_> {
                     signals::name(sig),
                     self.plan.grace.as_millis()
                 );
-                self.signal_rest(sig);
+                let reached = self.signal_rest(sig);
                 if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
-                    self.continue_stopped();
+                    self.continue_stopped(&reached);
+                    termed = reached;
                 }
             }
             None => log::info!(
@@ -319,21 +316,22 @@ impl Supervisor<'_> {
                 self.plan.grace.as_millis()
             ),
         }
-        if self.wait_for_rest(self.plan.grace) {
+        if self.wait_for_rest(self.plan.grace, &termed) {
             return;
         }
         log::warn!("processes still running after the grace period; sending SIGKILL");
         self.signal_rest(libc::SIGKILL);
-        if !self.wait_for_rest(KILL_WAIT) {
+        if !self.wait_for_rest(KILL_WAIT, &[]) {
             log::warn!("some processes did not go after SIGKILL");
         }
     }
 
     /// Reap until no child is left (true) or the time is up (false).
-    fn wait_for_rest(&mut self, limit: Duration) -> bool {
+    /// Stopped children among `termed` are woken as they are found.
+    fn wait_for_rest(&mut self, limit: Duration, termed: &[i32]) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if !self.reap().1 {
+            if !self.reap_and_wake(termed).1 {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -341,7 +339,7 @@ impl Supervisor<'_> {
                 return false;
             }
             match signals::wait(ALL, Some(left)) {
-                None => return !self.reap().1,
+                None => return !self.reap_and_wake(termed).1,
                 Some(i) if i.si_signo == libc::SIGCHLD || signals::self_inflicted(&i) => {}
                 Some(i) => {
                     let sig = i.si_signo;
@@ -354,28 +352,35 @@ impl Supervisor<'_> {
     }
 
     /// Signal every other process: as PID 1 the whole namespace, else every
-    /// descendant of pidone.
-    fn signal_rest(&self, sig: i32) {
+    /// descendant of pidone. Returns the pids it surely reached (as PID 1,
+    /// those listed just before).
+    fn signal_rest(&self, sig: i32) -> Vec<i32> {
+        let rest: Vec<i32> = self.rest().iter().map(|p| p.pid).collect();
         if self.pid1 {
             // SAFETY: kill(-1) spares the caller.
             unsafe {
                 libc::kill(-1, sig);
             }
-            return;
+            return rest;
         }
-        for p in self.rest() {
+        for &pid in &rest {
             // SAFETY: as above.
             unsafe {
-                libc::kill(p.pid, sig);
+                libc::kill(pid, sig);
             }
         }
+        rest
     }
 
-    /// SIGCONT, after their SIGTERM, to those of the rest that are stopped:
-    /// they could not act on it before SIGKILL otherwise. The others get
-    /// none, so no process sees a SIGCONT before its SIGTERM.
-    fn continue_stopped(&self) {
-        for p in self.rest().iter().filter(|p| p.state == 'T') {
+    /// SIGCONT to those of `termed` (they had their SIGTERM) that are
+    /// stopped: they could not act on it before SIGKILL otherwise. The
+    /// others get none, so no process sees a SIGCONT before its SIGTERM.
+    fn continue_stopped(&self, termed: &[i32]) {
+        let rest = self.rest();
+        let stopped = rest
+            .iter()
+            .filter(|p| p.state == 'T' && termed.contains(&p.pid));
+        for p in stopped {
             log::debug!("pid {} is stopped: sending SIGCONT", p.pid);
             // SAFETY: kill with plain integers.
             unsafe {
@@ -386,67 +391,18 @@ impl Supervisor<'_> {
 
     /// The other processes, read from /proc now: as PID 1 every one in the
     /// namespace, else pidone's descendants.
-    fn rest(&self) -> Vec<Proc> {
+    fn rest(&self) -> Vec<procfs::Proc> {
+        if !procfs::is_own() {
+            log::debug!("/proc is not this pid namespace's: no process list");
+            return Vec::new();
+        }
         let me = std::process::id() as i32;
-        let all = processes();
+        let all = procfs::table();
         if self.pid1 {
             return all.into_iter().filter(|p| p.pid != me).collect();
         }
-        descendants(me, all)
+        procfs::descendants(me, &all)
     }
-}
-
-/// One line of the process table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Proc {
-    pid: i32,
-    ppid: i32,
-    /// The state letter: `T` is stopped by a signal.
-    state: char,
-}
-
-/// Every process /proc shows, or none when that /proc belongs to another
-/// pid namespace (its numbers would name other processes here).
-fn processes() -> Vec<Proc> {
-    let own = std::fs::read_link("/proc/self").ok();
-    if own.as_deref().and_then(|p| p.to_str()) != Some(&std::process::id().to_string()) {
-        log::debug!("/proc is not this pid namespace's: no process list");
-        return Vec::new();
-    }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
-        let (state, ppid) = parse_stat(&stat)?;
-        Some(Proc { pid, ppid, state })
-    })
-    .collect()
-}
-
-/// Every descendant of `root` among `all`, from the parent links.
-fn descendants(root: i32, all: Vec<Proc>) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut parents = vec![root];
-    let mut i = 0;
-    while i < parents.len() {
-        let p = parents[i];
-        for c in all.iter().filter(|c| c.ppid == p) {
-            parents.push(c.pid);
-            found.push(*c);
-        }
-        i += 1;
-    }
-    found
-}
-
-/// The state and the parent pid from `/proc/N/stat` (after the command
-/// name, which may itself hold spaces and parentheses).
-fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    Some((state, rest.next()?.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -473,43 +429,5 @@ mod tests {
             &bad,
             2
         ));
-    }
-
-    #[test]
-    fn state_and_parent_from_stat_with_odd_names() {
-        assert_eq!(parse_stat("12 (a b) c) S 7 12 12 0"), Some(('S', 7)));
-        assert_eq!(parse_stat("12 (x) T 1 1"), Some(('T', 1)));
-        assert_eq!(parse_stat("garbage"), None);
-        assert_eq!(parse_stat("12 (x) R"), None);
-    }
-
-    #[test]
-    fn descendants_follow_parent_links() {
-        let p = |pid, ppid| Proc {
-            pid,
-            ppid,
-            state: 'S',
-        };
-        let all = vec![p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
-        let d: Vec<i32> = descendants(2, all).iter().map(|p| p.pid).collect();
-        assert_eq!(d, [5, 3, 6]);
-    }
-
-    #[test]
-    fn exit_statuses() {
-        assert_eq!(
-            Exit::from_status(3 << 8),
-            Exit {
-                code: 3,
-                signal: None
-            }
-        );
-        assert_eq!(
-            Exit::from_status(15),
-            Exit {
-                code: 143,
-                signal: Some(15)
-            }
-        );
     }
 }

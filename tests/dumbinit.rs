@@ -70,11 +70,17 @@ fn got(log: &Path, role: &str) -> Vec<i32> {
 
 /// Wait until `role` has recorded `n` signals in all.
 fn wait_count(log: &Path, role: &str, n: usize) {
-    wait_until(
-        &format!("{} signals for {} in {}", n, role, s(log)),
-        LONG,
-        || got(log, role).len() >= n,
-    );
+    let start = std::time::Instant::now();
+    while got(log, role).len() < n {
+        assert!(
+            start.elapsed() < LONG,
+            "{} signals for {} did not come: {:?}",
+            n,
+            role,
+            lines(log)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 // ------------------------------------------------------- job control
@@ -429,15 +435,16 @@ fn in_a_shell_single_child_ctrl_z_and_fg_reach_both_and_the_rest_runs_on() {
     assert_eq!(stat_field(cmd, 2), Some(pidone), "same process group");
     sh.type_in("\x1a");
     wait_until("pidone stopped", LONG, || stopped(pidone));
-    wait_count(&log, "p", 1);
     wait_until("the shell has the terminal back", LONG, || {
         sh.foreground() == Some(sh.pid())
     });
     sh.type_in("fg\n");
     // The shell's SIGCONT reaches the whole group; pidone forwards its
-    // own to the command (two may merge into one while pending).
+    // own to the command.
     wait_count(&log, "c1", 1);
-    wait_count(&log, "p", 2);
+    wait_until("the command got SIGCONT", LONG, || {
+        got(&log, "p").contains(&CONT)
+    });
     wait_until("pidone running", LONG, || !stopped(pidone));
     kill(pidone, libc::SIGTERM);
     wait_until("pidone gone", LONG, || !alive(pidone));
@@ -449,9 +456,17 @@ fn in_a_shell_single_child_ctrl_z_and_fg_reach_both_and_the_rest_runs_on() {
         "the shell saw the job stop: {}",
         out
     );
+    // The terminal sends SIGTSTP to the whole group, the shell SIGCONT:
+    // what pidone forwards merges into the same signal when that is still
+    // pending at the command (and `catch` does not record the terminal's,
+    // which the kernel sent).
     let mut p = got(&log, "p");
     p.dedup();
-    assert_eq!(p, [TSTP, CONT, 15], "{:?}", lines(&log));
+    assert!(
+        p == [TSTP, CONT, 15] || p == [CONT, 15],
+        "{:?}",
+        lines(&log)
+    );
     assert_eq!(got(&log, "c1"), [CONT], "only the shell's SIGCONT");
     assert!(c1_alive, "-c: no one else is signalled at the end");
 }

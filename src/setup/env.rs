@@ -1,10 +1,11 @@
-//! Environment stage: the command's environment, built in the plan's order.
-//! Only names are logged, never values.
+//! Environment stage: the command's environment, built in the plan's order
+//! from entries the parsers already split. Only names are logged, never
+//! values.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::Cred;
+use crate::launch::Cred;
 use crate::plan::{Plan, DEFAULT_PATH};
 
 /// `NAME=value` entries; a later name replaces an earlier one in place.
@@ -20,13 +21,6 @@ impl Entries {
     }
 }
 
-/// Split `NAME=value`; None for an entry with no `=` or an empty name.
-pub fn split(entry: &OsStr) -> Option<(&[u8], &[u8])> {
-    let b = entry.as_bytes();
-    let eq = b.iter().position(|&c| c == b'=')?;
-    (eq > 0).then(|| (&b[..eq], &b[eq + 1..]))
-}
-
 pub fn build(plan: &Plan, cred: Option<&Cred>) -> Vec<CString> {
     build_from(plan, cred, std::env::vars_os())
 }
@@ -36,7 +30,10 @@ fn build_from(
     cred: Option<&Cred>,
     inherited: impl Iterator<Item = (OsString, OsString)>,
 ) -> Vec<CString> {
-    let mut env = Entries::default();
+    // Room for every entry at once: each growth step is a new size class
+    // for musl's allocator, often an mmap and a munmap.
+    let room = inherited.size_hint().0 + plan.env.set.len() + 4;
+    let mut env = Entries(Vec::with_capacity(room));
     let spec = &plan.env;
     if spec.inherit {
         for (k, v) in inherited {
@@ -62,17 +59,8 @@ fn build_from(
             env.set(b"TERM", b"xterm");
         }
     }
-    for entry in &spec.set {
-        match split(entry) {
-            Some((k, v)) => env.set(k, v),
-            None => log::warn!(
-                "stage=env: skipping environment entry {:?}: expected NAME=value",
-                String::from_utf8_lossy(entry.as_bytes())
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-            ),
-        }
+    for var in &spec.set {
+        env.set(var.name.as_bytes(), var.value.as_bytes());
     }
     if !spec.inherit {
         for (k, _) in &env.0 {
@@ -123,10 +111,13 @@ mod tests {
             tty: true,
             open_stdin: false,
         });
-        p.env.set = ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="]
-            .iter()
-            .map(|s| os(s))
-            .collect();
+        p.env.set = crate::values::env_vars(
+            ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="]
+                .iter()
+                .map(|s| os(s))
+                .collect(),
+            &mut Vec::new(),
+        );
         let cred = Cred {
             uid: 1,
             gid: 1,
@@ -164,7 +155,7 @@ mod tests {
         );
         p.env.inherit = false;
         p.env.keep = vec!["container".into()];
-        p.env.set = vec![os("Y=2")];
+        p.env.set = crate::values::env_vars(vec![os("Y=2")], &mut Vec::new());
         assert_eq!(
             strs(&build_from(&p, None, inherited())),
             ["container=lxc", "Y=2"]
