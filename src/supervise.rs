@@ -267,7 +267,7 @@ impl Supervisor<'_> {
     /// exit at once and leave whatever is left running.
     fn end_like_dumb_init(&self) {
         let Some(group) = self.last_child.filter(|_| self.plan.signals.new_session) else {
-            log::debug!("single-child mode: the rest is left alone");
+            log::debug!("as dumb-init with -c: the rest is left alone");
             return;
         };
         match self.plan.signals.rewritten(libc::SIGTERM) {
