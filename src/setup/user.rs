@@ -107,7 +107,7 @@ fn file<'a>(read: &'a Read, path: &str, what: &str) -> Result<&'a str> {
 }
 
 /// The resolution itself, on the files' contents (read errors included).
-fn resolve_in(spec: &str, passwd: &Read, group: &Read) -> Result<Cred> {
+pub fn resolve_in(spec: &str, passwd: &Read, group: &Read) -> Result<Cred> {
     let (user, grp) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),

@@ -1,0 +1,23 @@
+//! pidone as a library: the binary's modules, so that the fuzz crate
+//! (`fuzz/`) and the replay test (`tests/fuzz_replay.rs`) reach the
+//! parsers. The binary does not link it (it declares the same modules);
+//! nothing here is an API for others.
+#![allow(dead_code)]
+
+pub mod caps;
+pub mod cli;
+pub mod dhcp;
+pub mod error;
+pub mod log;
+pub mod machine;
+pub mod metadata;
+pub mod netlink;
+pub mod plan;
+pub mod safefs;
+pub mod setup;
+pub mod signals;
+pub mod spawn;
+pub mod status;
+pub mod supervise;
+
+pub mod fuzzing;
