@@ -17,7 +17,7 @@ all: build
 
 # Static musl build of std itself with panics as plain aborts: pidone never
 # panics by design, and this drops std's backtrace symboliser (gimli,
-# addr2line, miniz: ~170 KB of ~400 KB). -Zbuild-std on the stable
+# addr2line, miniz; figures in README's design notes). -Zbuild-std on the stable
 # toolchain needs RUSTC_BOOTSTRAP=1, as the Linux kernel's Rust build does.
 # Fallbacks: the plain musl build (larger), then glibc +crt-static. The
 # result must have no dynamic section.
@@ -61,10 +61,13 @@ bench: build
 fuzz:
 	@sh scripts/fuzz.sh
 
+# Lint: fmt, clippy, and the module graph (scripts/imports.sh: no import
+# cycle, dialects never import each other).
 lint:
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release -- -D warnings
+	@mkdir -p target && sh scripts/imports.sh >target/imports.txt && tail -n 1 target/imports.txt
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/pidone

@@ -11,6 +11,7 @@ want() { # want COMMAND PACKAGE
 
 case "$what" in
 test)
+	want python3 python3-minimal
 	want unshare util-linux
 	want nsenter util-linux
 	want ip iproute2

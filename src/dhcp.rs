@@ -130,12 +130,7 @@ fn ipv4s(d: &[u8]) -> Vec<Ipv4Addr> {
     d.chunks_exact(4).filter_map(ipv4).collect()
 }
 
-/// Prefix length of a netmask; None when the mask is not contiguous.
-pub fn mask_prefix(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let p = m.leading_ones();
-    (m.checked_shl(p).unwrap_or(0) == 0).then_some(p as u8)
-}
+use crate::values::mask_prefix;
 
 /// Decode a server's reply to `xid`/`mac`; None when it is not one.
 pub fn parse(m: &[u8], xid: u32, mac: &[u8; 6]) -> Option<Reply> {

@@ -56,6 +56,22 @@ pub struct Error {
     pub code: i32,
 }
 
+/// The calling thread's errno (EIO when there is none).
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// The system's text for an errno, without Rust's " (os error N)".
+pub fn describe_errno(errno: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(errno).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 impl Error {
     /// A failure before the command starts: exit 125.
     pub fn new(stage: Stage, message: impl Into<String>) -> Error {

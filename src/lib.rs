@@ -4,20 +4,25 @@
 //! nothing here is an API for others.
 #![allow(dead_code)]
 
+pub mod boot;
 pub mod caps;
 pub mod cli;
 pub mod dhcp;
 pub mod error;
+pub mod files;
+pub mod launch;
 pub mod log;
-pub mod machine;
 pub mod metadata;
 pub mod netlink;
 pub mod plan;
+pub mod power;
+pub mod procfs;
 pub mod safefs;
 pub mod setup;
 pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod supervise;
+pub mod values;
 
 pub mod fuzzing;

@@ -321,7 +321,6 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub mac: Option<[u8; 6]>,
-    pub mtu: Option<u32>,
 }
 
 /// Decode an RTM_NEWLINK message of a dump.
@@ -331,7 +330,6 @@ pub fn decode_link(m: &Message) -> Option<Link> {
         index,
         name: String::new(),
         mac: None,
-        mtu: None,
     };
     for (kind, data) in attrs(m.payload, 16) {
         match kind {
@@ -340,7 +338,6 @@ pub fn decode_link(m: &Message) -> Option<Link> {
                     .into_owned()
             }
             IFLA_ADDRESS => link.mac = data.try_into().ok(),
-            IFLA_MTU => link.mtu = u32_at(data, 0),
             _ => {}
         }
     }
@@ -681,7 +678,6 @@ mod tests {
                 index: 9,
                 name: "eth1".into(),
                 mac: Some([2, 0, 0, 0, 0, 0x2a]),
-                mtu: Some(1500)
             }
         );
     }

@@ -34,7 +34,7 @@ pub struct Plan {
     pub pause: bool,
     pub env: Env,
     /// `name`, `uid`, `name:group`, `uid:gid`, ... resolved by the user stage.
-    pub user: Option<String>,
+    pub user: Option<UserSpec>,
     /// Working directory of the command; a leading `~` is the user's home.
     pub workdir: Option<PathBuf>,
     /// Create the workdir (`mkdir -p`) when it is missing.
@@ -85,7 +85,59 @@ pub struct Env {
     /// TERM=xterm in tty mode.
     pub defaults: bool,
     /// `NAME=value` entries, applied in order.
-    pub set: Vec<OsString>,
+    pub set: Vec<EnvVar>,
+}
+
+/// A user and maybe a group (`docker:user`), each a name or a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub user: Id,
+    pub group: Option<Id>,
+    /// As written, for log lines and messages.
+    pub text: String,
+}
+
+/// The spec as written.
+impl std::ops::Deref for UserSpec {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Id {
+    /// A decimal id (never u32::MAX, which is (uid_t)-1).
+    Number(u32),
+    Name(String),
+}
+
+/// One `NAME=value` entry of the command's environment, split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: OsString,
+    pub value: OsString,
+}
+
+/// Tests compare entries with the text they came from.
+#[cfg(test)]
+impl PartialEq<&str> for EnvVar {
+    fn eq(&self, other: &&str) -> bool {
+        let mut t = self.name.clone();
+        t.push("=");
+        t.push(&self.value);
+        t == **other
+    }
+}
+
+#[cfg(test)]
+impl PartialEq<OsString> for EnvVar {
+    fn eq(&self, other: &OsString) -> bool {
+        let mut t = self.name.clone();
+        t.push("=");
+        t.push(&self.value);
+        t == *other
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -220,7 +272,25 @@ pub struct Machine {
 pub struct RootSwitch {
     pub device: PathBuf,
     pub fstype: String,
-    pub options: String,
+    pub options: MountOptions,
+}
+
+/// Mount options (`ro,noatime,errors=remount-ro`), split by the parser
+/// into flags and the file system's own data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    pub flags: nix::mount::MsFlags,
+    /// What the file system itself takes, comma-separated.
+    pub data: String,
+    /// As written, for messages.
+    pub text: String,
+}
+
+#[cfg(test)]
+impl PartialEq<&str> for MountOptions {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

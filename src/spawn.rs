@@ -13,8 +13,10 @@
 
 use std::ffi::CString;
 
-use crate::error::{Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND};
-use crate::setup::Launch;
+use crate::error::{
+    describe_errno as describe, errno, Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND,
+};
+use crate::launch::Launch;
 use crate::signals::{self, Inherited};
 
 /// What the child reports when it could not exec.
@@ -87,21 +89,6 @@ fn prepare(launch: &Launch) -> Prepared {
 #[derive(Debug)]
 pub struct SpawnFailure {
     pub error: Error,
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
-/// The system's text for an errno, without Rust's " (os error N)".
-pub fn describe(errno: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(errno).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// Room for the child's stack until it execs: it only makes system calls
@@ -249,7 +236,8 @@ fn release_tty() {
 }
 
 /// In the child: set up, then exec. Returns only on failure. It runs in
-/// pidone's memory, so it allocates nothing and changes nothing but `p`.
+/// pidone's memory, so it changes nothing but `p` and allocates nothing,
+/// except in the close-fds fallback for old kernels (see there).
 fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32) {
     // SAFETY: plain system calls on our own process.
     unsafe {

@@ -1,12 +1,44 @@
 //! The exit record: after every run, a small JSON file rewritten atomically
 //! (like a zone's `lastexited`), for whoever watches from outside.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::files;
 use crate::log::timestamp;
-use crate::supervise::Exit;
+use crate::signals;
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, or 128+N for death by signal N.
+    pub code: i32,
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    pub fn from_status(status: i32) -> Exit {
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            Exit {
+                code: 128 + sig,
+                signal: Some(sig),
+            }
+        } else {
+            Exit {
+                code: libc::WEXITSTATUS(status),
+                signal: None,
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self.signal {
+            Some(s) => format!("was killed by {} (status {})", signals::name(s), self.code),
+            None => format!("exited with status {}", self.code),
+        }
+    }
+}
 
 pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, restarts: u32) {
     let doc = serde_json::json!({
@@ -20,24 +52,30 @@ pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, 
         // The log directory may be disabled or elsewhere.
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Err(e) = write_atomically(path, format!("{}\n", doc).as_bytes()) {
+    if let Err(e) = files::write_atomically(path, format!("{}\n", doc).as_bytes(), 0o666) {
         log::warn!("cannot write {}: {}", path.display(), e);
     }
 }
 
-/// Write to a temporary file beside `path`, then rename it over `path`, so
-/// a reader sees the old or the new content, never half of one.
-pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses() {
+        assert_eq!(
+            Exit::from_status(3 << 8),
+            Exit {
+                code: 3,
+                signal: None
+            }
+        );
+        assert_eq!(
+            Exit::from_status(15),
+            Exit {
+                code: 143,
+                signal: Some(15)
+            }
+        );
     }
-    result
 }

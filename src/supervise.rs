@@ -9,43 +9,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::launch::Launch;
 use crate::plan::{Plan, Restart, Target};
-use crate::setup::Launch;
+use crate::procfs;
 use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
-use crate::status;
-
-/// How the command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    /// The exit code, or 128+N for death by signal N.
-    pub code: i32,
-    pub signal: Option<i32>,
-}
-
-impl Exit {
-    fn from_status(status: i32) -> Exit {
-        if libc::WIFSIGNALED(status) {
-            let sig = libc::WTERMSIG(status);
-            Exit {
-                code: 128 + sig,
-                signal: Some(sig),
-            }
-        } else {
-            Exit {
-                code: libc::WEXITSTATUS(status),
-                signal: None,
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.signal {
-            Some(s) => format!("was killed by {} (status {})", signals::name(s), self.code),
-            None => format!("exited with status {}", self.code),
-        }
-    }
-}
+use crate::status::{self, Exit};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -57,6 +26,8 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 struct Supervisor<'a> {
     plan: &'a Plan,
     launch: &'a Launch,
+    /// Helper daemons still running, to name them when they are reaped.
+    daemons: &'a [i32],
     inherited: &'a Inherited,
     pid1: bool,
     /// The command being supervised, while it runs.
@@ -67,10 +38,11 @@ struct Supervisor<'a> {
 
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
-pub fn run(plan: &Plan, launch: &Launch, inherited: &Inherited) -> i32 {
+pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
     let mut s = Supervisor {
         plan,
         launch,
+        daemons,
         inherited,
         pid1: std::process::id() == 1,
         child: None,
@@ -207,7 +179,7 @@ impl Supervisor<'_> {
             let exit = Exit::from_status(status);
             if Some(pid) == self.child {
                 main = Some(exit);
-            } else if self.launch.helpers.contains(&pid) {
+            } else if self.daemons.contains(&pid) {
                 log::info!("helper pid {} {}", pid, exit.describe());
             } else if self.plan.warn_reap {
                 log::warn!("reaped zombie pid {} ({})", pid, exit.describe());
@@ -310,43 +282,13 @@ impl Supervisor<'_> {
             }
             return;
         }
-        for pid in descendants(std::process::id() as i32) {
+        for pid in procfs::descendants(std::process::id() as i32) {
             // SAFETY: as above.
             unsafe {
                 libc::kill(pid, sig);
             }
         }
     }
-}
-
-/// Every descendant of `root`, from the parent links in /proc.
-fn descendants(root: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let links: Vec<(i32, i32)> = dir
-        .filter_map(|e| {
-            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
-            Some((pid, parent_of(&stat)?))
-        })
-        .collect();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
-/// The parent pid from `/proc/N/stat` (after the command name, which may
-/// itself hold spaces and parentheses).
-fn parent_of(stat: &str) -> Option<i32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -373,30 +315,5 @@ mod tests {
             &bad,
             2
         ));
-    }
-
-    #[test]
-    fn parent_from_stat_with_odd_names() {
-        assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
-        assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
-        assert_eq!(parent_of("garbage"), None);
-    }
-
-    #[test]
-    fn exit_statuses() {
-        assert_eq!(
-            Exit::from_status(3 << 8),
-            Exit {
-                code: 3,
-                signal: None
-            }
-        );
-        assert_eq!(
-            Exit::from_status(15),
-            Exit {
-                code: 143,
-                signal: Some(15)
-            }
-        );
     }
 }

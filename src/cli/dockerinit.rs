@@ -14,14 +14,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::{Environ, Request};
-use crate::caps::cap_number;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{Cidr, Console, Nic, Personality, Plan, DEFAULT_LOG_FILE};
+use crate::values::{self, cap_number, CidrError};
 
 /// Where the classic daemon wrote the container's environment.
 pub const DOCKERENV: &str = "/.dockerenv";
 
-/// `/.dockerenv` as main found it (parsers make no system calls).
+/// `/.dockerenv` as boot found it (parsers make no system calls).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerEnv {
     Missing,
@@ -166,23 +166,54 @@ fn looks_like_value(a: &[u8]) -> bool {
     }
 }
 
-/// Parse the arguments after the program name. `dockerenv` is what main
+/// Parse the arguments after the program name. `dockerenv` is what boot
 /// read from /.dockerenv.
 pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<Request> {
     let mut f = Flags::default();
+    let (start, ended_by_dashdash) = match scan(&mut f, args) {
+        Scan::Print(text) => return Ok(Request::Print(text)),
+        Scan::Command { start, dashdash } => (start, dashdash),
+    };
+    let command: Vec<OsString> = args.get(start..).unwrap_or(&[]).to_vec();
+    if command.is_empty() {
+        return Err(Error::usage(
+            "no command given (usage: /.dockerinit [FLAGS] -- COMMAND [ARGS...])",
+        ));
+    }
+    if !ended_by_dashdash {
+        f.warnings.push(format!(
+            "no -- before the command; taking {:?} as the command",
+            command
+                .first()
+                .map(|c| c.to_string_lossy())
+                .unwrap_or_default()
+        ));
+    }
+    let mut plan = build(f, env, dockerenv)?;
+    plan.command = command;
+    Ok(Request::Run(Box::new(plan)))
+}
+
+/// Where the flags end.
+enum Scan {
+    /// The command starts at `start`; `dashdash`: after a `--`.
+    Command { start: usize, dashdash: bool },
+    /// `-h` or `--version`.
+    Print(String),
+}
+
+/// Read the flags into `f`, up to `--` or the first word that is not one.
+fn scan(f: &mut Flags, args: &[OsString]) -> Scan {
     // Where the caller's `--` is, if it gave one: words before it that
     // follow an unknown flag can safely be taken as that flag's value.
     let dashdash = args.iter().position(|a| a == "--");
     let mut i = 0;
-    let mut ended_by_dashdash = false;
-    while i < args.len() {
-        let Some(arg) = args.get(i).map(|a| a.as_bytes()) else {
-            break;
-        };
+    while let Some(arg) = args.get(i).map(|a| a.as_bytes()) {
         if arg == b"--" {
-            i += 1;
-            ended_by_dashdash = true;
-            break;
+            return Scan::Command {
+                start: i + 1,
+                dashdash: true,
+            };
         }
         if arg.len() < 2 || arg.first() != Some(&b'-') {
             break;
@@ -202,61 +233,15 @@ pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<
             Some((n, v)) => (n, Some(v)),
             None => (body, None),
         };
+        // Words before the caller's `--` may be taken as values.
+        let before_dashdash = |i: usize| dashdash.is_some_and(|d| d > i);
         match kind(name) {
-            Some(Kind::Help) => return Ok(Request::Print(HELP.to_string())),
-            Some(Kind::Version) => return Ok(Request::Print(super::version_line())),
-            Some(Kind::Value) => {
-                let value = match inline {
-                    // Keep the raw bytes of the value (paths need not be UTF-8).
-                    Some(_) => {
-                        let eq = arg
-                            .iter()
-                            .position(|&c| c == b'=')
-                            .map_or(arg.len(), |p| p + 1);
-                        OsString::from(std::ffi::OsStr::from_bytes(arg.get(eq..).unwrap_or(&[])))
-                    }
-                    None => match args.get(i) {
-                        Some(v) if v != "--" => {
-                            i += 1;
-                            v.clone()
-                        }
-                        _ => {
-                            f.warnings
-                                .push(format!("flag -{} needs a value; ignoring it", name));
-                            continue;
-                        }
-                    },
-                };
-                f.set(name, value);
-            }
+            Some(Kind::Help) => return Scan::Print(HELP.to_string()),
+            Some(Kind::Version) => return Scan::Print(super::version_line()),
+            Some(Kind::Value) => value_flag(f, name, inline.is_some(), arg, args, &mut i),
             Some(Kind::Bool) => {
-                let value = match inline {
-                    Some(v) => go_bool(v).unwrap_or_else(|| {
-                        f.warnings.push(format!(
-                            "flag -{}={:?} is not a boolean; taking it as false",
-                            name, v
-                        ));
-                        false
-                    }),
-                    None => {
-                        // `-privileged true -- cmd`: Go would have run "true".
-                        let next = args.get(i).and_then(|a| a.to_str()).and_then(go_bool);
-                        match next {
-                            Some(b) if dashdash.is_some_and(|d| d > i) => {
-                                f.warnings.push(format!(
-                                    "flag -{} given a separate value {:?}; taking it as -{}={}",
-                                    name,
-                                    args.get(i).map(|a| a.to_string_lossy()).unwrap_or_default(),
-                                    name,
-                                    b
-                                ));
-                                i += 1;
-                                b
-                            }
-                            _ => true,
-                        }
-                    }
-                };
+                let may_take_next = before_dashdash(i);
+                let value = bool_flag(f, name, inline, args, &mut i, may_take_next);
                 if f.get("privileged").is_some() {
                     f.warnings.push(format!(
                         "flag -{} given more than once; using the last value",
@@ -268,7 +253,7 @@ pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<
             }
             None => {
                 let takes_next = inline.is_none()
-                    && dashdash.is_some_and(|d| d > i)
+                    && before_dashdash(i)
                     && args.get(i).is_some_and(|a| looks_like_value(a.as_bytes()));
                 if takes_next {
                     f.warnings.push(format!(
@@ -283,24 +268,80 @@ pub fn parse(args: &[OsString], env: &Environ, dockerenv: &DockerEnv) -> Result<
             }
         }
     }
-    let command: Vec<OsString> = args.get(i..).unwrap_or(&[]).to_vec();
-    if command.is_empty() {
-        return Err(Error::usage(
-            "no command given (usage: /.dockerinit [FLAGS] -- COMMAND [ARGS...])",
-        ));
+    Scan::Command {
+        start: i,
+        dashdash: false,
     }
-    if !ended_by_dashdash {
-        f.warnings.push(format!(
-            "no -- before the command; taking {:?} as the command",
-            command
-                .first()
-                .map(|c| c.to_string_lossy())
-                .unwrap_or_default()
-        ));
+}
+
+/// A flag with a value: `-f=v` (raw bytes kept, paths need not be UTF-8)
+/// or `-f v`; a missing value is a warning.
+fn value_flag(
+    f: &mut Flags,
+    name: &str,
+    inline: bool,
+    arg: &[u8],
+    args: &[OsString],
+    i: &mut usize,
+) {
+    let value = if inline {
+        let eq = arg
+            .iter()
+            .position(|&c| c == b'=')
+            .map_or(arg.len(), |p| p + 1);
+        OsString::from(std::ffi::OsStr::from_bytes(arg.get(eq..).unwrap_or(&[])))
+    } else {
+        match args.get(*i) {
+            Some(v) if v != "--" => {
+                *i += 1;
+                v.clone()
+            }
+            _ => {
+                f.warnings
+                    .push(format!("flag -{} needs a value; ignoring it", name));
+                return;
+            }
+        }
+    };
+    f.set(name, value);
+}
+
+/// A boolean flag's value: `-f`, `-f=BOOL`, or (before a `--`) `-f BOOL`.
+fn bool_flag(
+    f: &mut Flags,
+    name: &str,
+    inline: Option<&str>,
+    args: &[OsString],
+    i: &mut usize,
+    may_take_next: bool,
+) -> bool {
+    if let Some(v) = inline {
+        return go_bool(v).unwrap_or_else(|| {
+            f.warnings.push(format!(
+                "flag -{}={:?} is not a boolean; taking it as false",
+                name, v
+            ));
+            false
+        });
     }
-    let mut plan = build(f, env, dockerenv)?;
-    plan.command = command;
-    Ok(Request::Run(Box::new(plan)))
+    // `-privileged true -- cmd`: Go would have run "true".
+    let next = args.get(*i).and_then(|a| a.to_str()).and_then(go_bool);
+    match next {
+        Some(b) if may_take_next => {
+            f.warnings.push(format!(
+                "flag -{} given a separate value {:?}; taking it as -{}={}",
+                name,
+                args.get(*i)
+                    .map(|a| a.to_string_lossy())
+                    .unwrap_or_default(),
+                name,
+                b
+            ));
+            *i += 1;
+            b
+        }
+        _ => true,
+    }
 }
 
 /// This personality's log file: /var/log/pidone.log unless
@@ -324,22 +365,38 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
     plan.network.write_etc = false;
 
     plan.log.file = log_file(env);
+    settings(env, &mut plan);
+    environment(&f, dockerenv, &mut plan)?;
+    network(&f, &mut plan)?;
+    capabilities(&f, &mut plan);
+    surroundings(&f, &mut plan)?;
+    Ok(plan)
+}
+
+/// PIDONE_GRACE and PIDONE_VERBOSITY; a bad value is a warning.
+fn settings(env: &Environ, plan: &mut Plan) {
     if let Some(v) = env.get("PIDONE_GRACE") {
-        match super::tini::seconds_arg("PIDONE_GRACE", v) {
-            Ok(d) => plan.grace = d,
-            Err(e) => plan.warnings.push(e.message),
+        match values::seconds(v) {
+            Some(d) => plan.grace = d,
+            None => plan.warnings.push(format!(
+                "PIDONE_GRACE: not a number of seconds: '{}' (see pidone --help)",
+                v
+            )),
         }
     }
     if let Some(v) = env.get("PIDONE_VERBOSITY") {
-        match v.trim().parse::<u8>() {
-            Ok(n) => plan.log.verbosity = n,
-            Err(_) => plan
+        match values::verbosity(v) {
+            Some(n) => plan.log.verbosity = n,
+            None => plan
                 .warnings
                 .push(format!("PIDONE_VERBOSITY: not a level: {:?}", v)),
         }
     }
+}
 
-    // Environment: /.dockerenv replaces the inherited one (container= kept).
+/// /.dockerenv replaces the inherited environment (container= kept), then
+/// the -e entries; HOSTNAME among them names the host.
+fn environment(f: &Flags, dockerenv: &DockerEnv, plan: &mut Plan) -> Result<()> {
     match dockerenv {
         DockerEnv::Missing => plan.notes.push(format!(
             "no {}: keeping the inherited environment",
@@ -364,11 +421,12 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
                 ));
                 plan.env.inherit = false;
                 plan.env.keep = vec!["container".into()];
-                plan.env.set = entries;
+                plan.env.set = values::env_vars(entries, &mut plan.warnings);
             }
         },
     }
-    plan.env.set.extend(f.env.iter().cloned());
+    let flags = values::env_vars(f.env.clone(), &mut plan.warnings);
+    plan.env.set.extend(flags);
     // Only names the caller gave count: the engine already set the UTS name
     // it put in the inherited environment.
     plan.hostname = plan
@@ -376,13 +434,15 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
         .set
         .iter()
         .rev()
-        .find_map(|e| e.as_bytes().strip_prefix(b"HOSTNAME="))
-        .and_then(|v| std::str::from_utf8(v).ok())
+        .find(|e| e.name == "HOSTNAME")
+        .and_then(|e| e.value.to_str())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
+    Ok(())
+}
 
-    network(&f, &mut plan)?;
-
+/// Classic Docker's capability drop list, unless -privileged.
+fn capabilities(f: &Flags, plan: &mut Plan) {
     if f.privileged {
         plan.notes
             .push("-privileged: keeping every capability".into());
@@ -393,7 +453,10 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
     } else {
         plan.drop_caps = Some(drop_list(&f.cap_add, &f.cap_drop, &mut plan.warnings));
     }
+}
 
+/// -console, -w, -u, and the flags only accepted.
+fn surroundings(f: &Flags, plan: &mut Plan) -> Result<()> {
     if let Some(path) = f.get("console").filter(|p| !p.is_empty()) {
         // As the native driver's dockerinit did: the console is the
         // command's controlling terminal and all three of its stdio.
@@ -407,14 +470,14 @@ fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
         plan.workdir = Some(PathBuf::from(w));
         plan.create_workdir = true;
     }
-    plan.user = f.text("u");
+    plan.user = f.text("u").map(|u| values::user_spec(&u)).transpose()?;
     for name in ["driver", "pipe", "root"] {
         if let Some(v) = f.text(name) {
             plan.notes
                 .push(format!("-{} {}: accepted, not used by pidone", name, v));
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// The `NAME=value` entries of /.dockerenv; None when it says nothing
@@ -472,27 +535,16 @@ fn network(f: &Flags, plan: &mut Plan) -> Result<()> {
         ..Nic::default()
     };
     if let Some(ip) = ip {
-        let (addr, prefix) = match ip.split_once('/') {
-            Some((a, p)) => (ip_arg("i", a)?, Some(p)),
-            None => (ip_arg("i", &ip)?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => match p.trim().parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => {
-                    return Err(Error::new(
-                        Stage::Net,
-                        format!("-i {:?}: bad prefix length", ip),
-                    ))
-                }
-            },
-            None => {
-                plan.warnings
-                    .push(format!("-i {} has no /prefix; using /{}", ip, max));
-                max
+        let Cidr { addr, prefix } = values::cidr(&ip, true).map_err(|e| match e {
+            CidrError::Address(a) => {
+                Error::new(Stage::Net, format!("-i {:?}: not an IP address", a))
             }
-        };
+            _ => Error::new(Stage::Net, format!("-i {:?}: bad prefix length", ip)),
+        })?;
+        if !ip.contains('/') {
+            plan.warnings
+                .push(format!("-i {} has no /prefix; using /{}", ip, prefix));
+        }
         nic.addrs.push(Cidr { addr, prefix });
         plan.network.loopback = true;
         plan.notes.push(format!("eth0 {}/{}, lo up", addr, prefix));
@@ -503,9 +555,9 @@ fn network(f: &Flags, plan: &mut Plan) -> Result<()> {
         plan.notes.push(format!("default route via {} on eth0", g));
     }
     if let Some(m) = mtu {
-        match m.trim().parse::<u32>() {
-            Ok(n) if (68..=65535).contains(&n) => nic.mtu = Some(n),
-            _ => plan.warnings.push(format!(
+        match values::mtu(&m) {
+            Some(n) => nic.mtu = Some(n),
+            None => plan.warnings.push(format!(
                 "-mtu {:?} is not an MTU (68-65535); leaving eth0's",
                 m
             )),

@@ -1,10 +1,10 @@
-//! The kernel command line (`/proc/cmdline`, read by main) of a machine
+//! The kernel command line (`/proc/cmdline`, read by boot) of a machine
 //! whose `/init` is pidone. Only `pidone.*` words are pidone's; every other
 //! word belongs to the kernel and is ignored. Words after `--` are the
 //! command (as libkrun does), used when no metadata document gives one.
 //!
 //!   pidone.metadata=PATH     read this metadata document
-//!   pidone.machine=0|1       force machine mode on or off (read by main)
+//!   pidone.machine=0|1       force machine mode on or off (read by boot)
 //!   pidone.verbose=N         log level on the console (0 warnings .. 3)
 //!   pidone.grace=SECONDS     grace between SIGTERM and SIGKILL at the end
 //!   pidone.poweroff=ACTION   poweroff (default), reboot or halt
@@ -20,12 +20,13 @@
 //!
 //! Pure: text in, request out.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use super::{Request, Source, DEFAULT_METADATA};
 use crate::error::{Error, Result};
 use crate::plan::{Machine, Nic, Personality, Plan, PowerAction, RootSwitch};
+use crate::values;
 
 /// Split the command line as the kernel does: on blanks, double quotes
 /// grouping (and removed), so `pidone.env="A=b c"` is one word.
@@ -68,15 +69,6 @@ pub fn machine_flag(cmdline: &str) -> Option<bool> {
         .map(|v| !matches!(v, "0" | "no" | "false" | "off"))
 }
 
-pub fn power_action(v: &str) -> Option<PowerAction> {
-    match v {
-        "poweroff" | "power-off" | "off" => Some(PowerAction::PowerOff),
-        "reboot" | "reset" => Some(PowerAction::Reboot),
-        "halt" => Some(PowerAction::Halt),
-        _ => None,
-    }
-}
-
 fn bad(key: &str, v: &str, expected: &str) -> Error {
     Error::new(
         crate::error::Stage::Usage,
@@ -104,7 +96,7 @@ fn nic(v: &str, primary: bool) -> Result<Nic> {
         nic.dhcp = true;
     } else {
         nic.addrs
-            .push(crate::metadata::net::cidr(addr, false).map_err(|_| bad("pidone.net", v, FORM))?);
+            .push(values::cidr(addr, false).map_err(|_| bad("pidone.net", v, FORM))?);
     }
     for gw in parts {
         nic.gateways
@@ -158,24 +150,24 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "metadata" if !v.is_empty() => metadata = Some(PathBuf::from(v)),
             "machine" => {}
             "verbose" => {
-                plan.log.verbosity = v
-                    .parse::<u8>()
-                    .map_err(|_| bad("pidone.verbose", v, "a number 0..3"))?
+                plan.log.verbosity = values::verbosity(v)
+                    .ok_or_else(|| bad("pidone.verbose", v, "a number 0..3"))?
                     .min(3)
             }
             "grace" => {
-                plan.grace = super::tini::seconds_arg("pidone.grace", v)
-                    .map_err(|_| bad("pidone.grace", v, "seconds"))?
+                plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }
             "poweroff" => {
-                machine.power = power_action(v)
+                machine.power = values::power_action(v)
                     .ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
             }
             "modules" => machine
                 .modules
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
             "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
-            "env" if v.contains('=') && !v.starts_with('=') => plan.env.set.push(OsString::from(v)),
+            "env" if values::env_var(OsStr::new(v)).is_some() => {
+                plan.env.set.extend(values::env_var(OsStr::new(v)))
+            }
             "net" => {
                 let nic = nic(v, plan.network.nics.is_empty())?;
                 plan.network.nics.push(nic);
@@ -195,7 +187,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
     machine.root = root_dev.map(|device| RootSwitch {
         device: PathBuf::from(device),
         fstype,
-        options: flags,
+        options: values::mount_options(&flags),
     });
     plan.machine = Some(machine);
     plan.command = it.map(OsString::from).collect();

@@ -31,6 +31,16 @@ pub enum Source {
     File(PathBuf),
 }
 
+impl Source {
+    /// `/etc/pidone/metadata.json` or `standard input`, for log lines.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Stdin => "standard input".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
 pub const DEFAULT_METADATA: &str = "/etc/pidone/metadata.json";
 
 /// The environment as the parsers see it: a plain list, looked up by name.
@@ -68,7 +78,7 @@ pub fn personality_of(argv0: &OsStr) -> Personality {
 }
 
 /// Parse a whole command line: `args[0]` is the program name. `dockerenv`
-/// is /.dockerenv as main read it (only for the DockerInit personality).
+/// is /.dockerenv as boot read it (only for the DockerInit personality).
 pub fn parse(
     args: &[OsString],
     env: &Environ,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Environ, Request, Source, DEFAULT_METADATA};
 use crate::error::{Error, Result};
 use crate::plan::{Personality, Plan, Target};
-use crate::signals;
+use crate::values;
 
 pub const HELP: &str = "\
 Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
@@ -50,7 +50,7 @@ fn bad(msg: String) -> Error {
 }
 
 fn signal_arg(opt: &str, v: &str) -> Result<i32> {
-    match signals::parse(v) {
+    match values::signal(v) {
         Some(s) if s > 0 => Ok(s),
         _ => Err(bad(format!("{}: not a signal: '{}'", opt, v))),
     }
@@ -68,21 +68,16 @@ fn rewrite_arg(opt: &str, v: &str) -> Result<(i32, i32)> {
         .split_once(':')
         .ok_or_else(|| bad(format!("{}: expected FROM:TO, got '{}'", opt, v)))?;
     let from = signal_arg(opt, from)?;
-    let to = signals::parse(to).ok_or_else(|| bad(format!("{}: not a signal: '{}'", opt, to)))?;
+    let to = values::signal(to).ok_or_else(|| bad(format!("{}: not a signal: '{}'", opt, to)))?;
     Ok((from, to))
 }
 
-pub fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
-    match v.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(bad(format!("{}: not a number of seconds: '{}'", opt, v))),
-    }
+fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
+    values::seconds(v).ok_or_else(|| bad(format!("{}: not a number of seconds: '{}'", opt, v)))
 }
 
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
-    v.trim()
-        .parse::<u8>()
-        .map_err(|_| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
+    values::verbosity(v).ok_or_else(|| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
 }
 
 /// Options that take a value, by short and long name.
@@ -203,7 +198,17 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
         print: None,
     };
     apply_env(&mut p, env)?;
+    let start = options(&mut p, args)?;
+    if let Some(text) = p.print {
+        return Ok(Request::Print(text));
+    }
+    let command: Vec<OsString> = args.get(start..).unwrap_or(&[]).to_vec();
+    request(p.plan, p.metadata, command, args.is_empty(), env)
+}
 
+/// Apply the options in front of the command; returns where the command
+/// starts. Stops early once an option asks for text to print.
+fn options(p: &mut Parsed, args: &[OsString]) -> Result<usize> {
     let mut i = 0;
     while i < args.len() && p.print.is_none() {
         let Some(arg) = args[i].to_str() else { break };
@@ -215,77 +220,86 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
             break;
         }
         i += 1;
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (long, None),
-            };
-            let takes = WITH_VALUE.iter().any(|(_, l)| *l == name);
-            let value = if takes {
-                match inline {
-                    Some(v) => Some(v.to_string()),
-                    None => {
-                        let v = args
-                            .get(i)
-                            .ok_or_else(|| bad(format!("--{} needs a value", name)))?;
-                        i += 1;
-                        Some(v.to_string_lossy().into_owned())
-                    }
-                }
-            } else if inline.is_some() {
-                return Err(bad(format!("--{} takes no value", name)));
-            } else {
-                None
-            };
-            apply(&mut p, name, value.as_deref())?;
-            continue;
+        match arg.strip_prefix("--") {
+            Some(long) => long_option(p, long, args, &mut i)?,
+            None => short_options(p, &arg[1..], args, &mut i)?,
         }
-        // A cluster of short options: -sv, -p15, -e 3.
-        let cluster = &arg[1..];
-        for (pos, c) in cluster.char_indices() {
-            let takes = c != '\0' && WITH_VALUE.iter().any(|(s, _)| *s == c);
-            let name = c.to_string();
-            if takes {
-                let rest = &cluster[pos + c.len_utf8()..];
-                let value = if !rest.is_empty() {
-                    rest.to_string()
-                } else {
-                    let v = args
-                        .get(i)
-                        .ok_or_else(|| bad(format!("-{} needs a value", c)))?;
-                    i += 1;
-                    v.to_string_lossy().into_owned()
-                };
-                apply(&mut p, &name, Some(&value))?;
-                break;
+    }
+    Ok(i)
+}
+
+/// `--name`, `--name=value` or `--name value` (then `*i` moves past it).
+fn long_option(p: &mut Parsed, long: &str, args: &[OsString], i: &mut usize) -> Result<()> {
+    let (name, inline) = match long.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (long, None),
+    };
+    let takes = WITH_VALUE.iter().any(|(_, l)| *l == name);
+    let value = if takes {
+        match inline {
+            Some(v) => Some(v.to_string()),
+            None => {
+                let v = args
+                    .get(*i)
+                    .ok_or_else(|| bad(format!("--{} needs a value", name)))?;
+                *i += 1;
+                Some(v.to_string_lossy().into_owned())
             }
-            apply(&mut p, &name, None)?;
         }
-    }
+    } else if inline.is_some() {
+        return Err(bad(format!("--{} takes no value", name)));
+    } else {
+        None
+    };
+    apply(p, name, value.as_deref())
+}
 
-    if let Some(text) = p.print {
-        return Ok(Request::Print(text));
+/// A cluster of short options: -sv, -p15, -e 3.
+fn short_options(p: &mut Parsed, cluster: &str, args: &[OsString], i: &mut usize) -> Result<()> {
+    for (pos, c) in cluster.char_indices() {
+        let takes = c != '\0' && WITH_VALUE.iter().any(|(s, _)| *s == c);
+        let name = c.to_string();
+        if takes {
+            let rest = &cluster[pos + c.len_utf8()..];
+            let value = if !rest.is_empty() {
+                rest.to_string()
+            } else {
+                let v = args
+                    .get(*i)
+                    .ok_or_else(|| bad(format!("-{} needs a value", c)))?;
+                *i += 1;
+                v.to_string_lossy().into_owned()
+            };
+            return apply(p, &name, Some(&value));
+        }
+        apply(p, &name, None)?;
     }
-    let command: Vec<OsString> = args.get(i..).unwrap_or(&[]).to_vec();
-    let mut plan = p.plan;
+    Ok(())
+}
 
-    if args.is_empty() || (p.metadata.is_some() && command.is_empty()) {
+/// What the options and the command (or its absence) ask for.
+fn request(
+    mut plan: Plan,
+    metadata: Option<Source>,
+    command: Vec<OsString>,
+    no_args: bool,
+    env: &Environ,
+) -> Result<Request> {
+    if no_args || (metadata.is_some() && command.is_empty()) {
         // Started as a zone's or machine's init with nothing to run: the
         // command and everything else come from a metadata document.
-        let source = p
-            .metadata
-            .unwrap_or_else(|| match env.get("PIDONE_METADATA") {
-                Some("-") => Source::Stdin,
-                Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
-                _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
-            });
+        let source = metadata.unwrap_or_else(|| match env.get("PIDONE_METADATA") {
+            Some("-") => Source::Stdin,
+            Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
+            _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
+        });
         plan.personality = Personality::Metadata;
         return Ok(Request::Metadata {
             source,
             base: Box::new(plan),
         });
     }
-    if p.metadata.is_some() {
+    if metadata.is_some() {
         return Err(bad("--metadata takes no command".into()));
     }
     if plan.personality == Personality::DumbInit && !plan.signals.new_session {

@@ -1,18 +1,16 @@
 //! The machine keys of a metadata document: `pidone:modules`,
-//! `pidone:root` and `pidone:poweroff`. (Owned by the VM work; the
-//! metadata parser calls `apply` with the decoded top-level object.)
+//! `pidone:root` and `pidone:poweroff`. The metadata parser calls `key`
+//! for each `pidone:` key that `is_machine_key`.
 //!
 //! As for every key, a JSON value may also come as JSON text in a string.
 
 use std::path::PathBuf;
 
-#[cfg(test)]
-use serde_json::Map;
 use serde_json::Value;
 
-use crate::cli::kernel;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{Plan, PowerAction, RootSwitch};
+use crate::values;
 
 pub const MODULES: &str = "pidone:modules";
 pub const ROOT: &str = "pidone:root";
@@ -22,15 +20,10 @@ fn bad(key: &str, expected: &str) -> Error {
     Error::new(Stage::Metadata, format!("{}: expected {}", key, expected))
 }
 
-/// The value itself, or the JSON a string holds when it holds an array or
-/// object (SmartOS stores every value as a string).
+/// The value, or the JSON text a string holds; a string that is not JSON
+/// is kept as it is (and then refused as the wrong kind).
 fn decoded(v: &Value) -> Value {
-    match v {
-        Value::String(s) if s.trim_start().starts_with(['[', '{']) => {
-            serde_json::from_str(s).unwrap_or_else(|_| v.clone())
-        }
-        _ => v.clone(),
-    }
+    values::json_in_string(v).unwrap_or_else(|_| v.clone())
 }
 
 fn modules(v: &Value) -> Result<Vec<String>> {
@@ -67,13 +60,13 @@ fn root(v: &Value) -> Result<Option<RootSwitch>> {
     Ok(Some(RootSwitch {
         device: PathBuf::from(device),
         fstype: text("fstype")?.unwrap_or_else(|| "ext4".into()),
-        options: text("options")?.unwrap_or_default(),
+        options: values::mount_options(&text("options")?.unwrap_or_default()),
     }))
 }
 
 fn power(v: &Value) -> Result<PowerAction> {
     v.as_str()
-        .and_then(kernel::power_action)
+        .and_then(values::power_action)
         .ok_or_else(|| bad(POWEROFF, "\"poweroff\", \"reboot\" or \"halt\""))
 }
 
@@ -113,20 +106,19 @@ pub fn key(key: &str, v: &Value, plan: &mut Plan) -> Result<()> {
     Ok(())
 }
 
-/// Every machine key of a whole document, in the document's order (the
-/// parser itself goes key by key).
-#[cfg(test)]
-pub fn apply(doc: &Map<String, Value>, plan: &mut Plan) -> Result<()> {
-    for (k, v) in doc.iter().filter(|(k, _)| is_machine_key(k)) {
-        key(k, v, plan)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Personality;
+    use crate::plan::{Machine, Personality};
+    use serde_json::Map;
+
+    /// Every machine key of a whole document, in the document's order.
+    fn apply(doc: &Map<String, Value>, plan: &mut Plan) -> Result<()> {
+        for (k, v) in doc.iter().filter(|(k, _)| is_machine_key(k)) {
+            key(k, v, plan)?;
+        }
+        Ok(())
+    }
 
     fn obj(text: &str) -> Map<String, Value> {
         match serde_json::from_str(text) {
@@ -136,7 +128,14 @@ mod tests {
     }
 
     fn machine_plan() -> Plan {
-        kernel::machine_plan()
+        let mut p = Plan::new(Personality::Machine);
+        p.machine = Some(Machine {
+            mounts: true,
+            modules: Vec::new(),
+            root: None,
+            power: PowerAction::PowerOff,
+        });
+        p
     }
 
     #[test]

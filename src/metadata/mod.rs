@@ -13,49 +13,19 @@ pub mod net;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::cli::Source;
 use crate::error::{Error, Result, Stage};
 use crate::plan::{
-    Console, Helper, Personality, Plan, Restart, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
+    Console, Helper, Personality, Plan, Restart, UserSpec, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
 };
+use crate::values;
 
 /// Largest document accepted.
 pub const MAX_SIZE: usize = 1 << 20;
 
 pub const DEFAULT_CONSOLE: &str = "/dev/console";
-
-/// Read the document (an input step, before any parsing).
-pub fn read(source: &Source) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    let r = match source {
-        Source::Stdin => std::io::stdin()
-            .take(MAX_SIZE as u64 + 1)
-            .read_to_end(&mut buf),
-        Source::File(p) => {
-            std::fs::File::open(p).and_then(|f| f.take(MAX_SIZE as u64 + 1).read_to_end(&mut buf))
-        }
-    };
-    r.map_err(|e| {
-        Error::new(
-            Stage::Metadata,
-            format!("cannot read {}: {}", describe(source), e),
-        )
-    })?;
-    Ok(buf)
-}
-
-/// `/etc/pidone/metadata.json` or `standard input`, for log lines.
-pub fn describe(source: &Source) -> String {
-    match source {
-        Source::Stdin => "standard input".into(),
-        Source::File(p) => p.display().to_string(),
-    }
-}
 
 /// The metadata personality's defaults on top of what the command line
 /// said: also what a bad document is reported with, so that error reaches
@@ -105,19 +75,16 @@ fn kind(v: &Value) -> &'static str {
 
 /// The SmartOS way: a JSON-valued key may hold JSON text in a string.
 fn decoded(key: &str, v: &Value, form: &str) -> Result<Value> {
-    match v {
-        Value::String(s) => serde_json::from_str(s).map_err(|e| {
-            bad(
-                key,
-                format!(
-                    "the string is not valid JSON text ({}); expected {}",
-                    json_error(&e),
-                    form
-                ),
-            )
-        }),
-        other => Ok(other.clone()),
-    }
+    values::json_in_string(v).map_err(|e| {
+        bad(
+            key,
+            format!(
+                "the string is not valid JSON text ({}); expected {}",
+                json_error(&e),
+                form
+            ),
+        )
+    })
 }
 
 const STRINGS: &str = "an array of strings, e.g. [\"/bin/sleep\", \"3600\"]";
@@ -282,7 +249,7 @@ fn smartos_keys(
             "docker:cmd" => f.cmd = os(strings(k, v, STRINGS)?),
             "docker:env" => env = os(strings(k, v, ENV)?),
             "docker:linkEnv" => link_env = os(strings(k, v, ENV)?),
-            "docker:user" => plan.user = non_empty(string(k, v)?),
+            "docker:user" => plan.user = user(non_empty(string(k, v)?))?,
             "docker:workdir" => {
                 if let Some(w) = non_empty(string(k, v)?) {
                     plan.workdir = Some(PathBuf::from(w));
@@ -326,8 +293,8 @@ fn smartos_keys(
             _ => unknown.push(key.clone()),
         }
     }
-    plan.env.set = link_env;
-    plan.env.set.extend(env);
+    link_env.extend(env);
+    plan.env.set = values::env_vars(link_env, &mut plan.warnings);
     Ok(f)
 }
 
@@ -337,6 +304,10 @@ fn noipmgmtd(key: &str, v: &Value) -> Result<bool> {
         Value::String(s) => Ok(s.starts_with("true")),
         other => boolean(key, other),
     }
+}
+
+fn user(spec: Option<String>) -> Result<Option<UserSpec>> {
+    spec.map(|u| values::user_spec(&u)).transpose()
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -380,13 +351,13 @@ fn oci_keys(
         match k {
             "Entrypoint" => f.entrypoint = os(strings(k, v, STRINGS)?),
             "Cmd" => f.cmd = os(strings(k, v, STRINGS)?),
-            "Env" => plan.env.set = os(strings(k, v, ENV)?),
+            "Env" => plan.env.set = values::env_vars(os(strings(k, v, ENV)?), &mut plan.warnings),
             "WorkingDir" => {
                 if let Some(w) = opt_string(k, v)? {
                     plan.workdir = Some(PathBuf::from(w));
                 }
             }
-            "User" => plan.user = opt_string(k, v)?,
+            "User" => plan.user = user(opt_string(k, v)?)?,
             _ if k.starts_with("pidone:") => {}
             _ => unknown.push(key.clone()),
         }
@@ -464,17 +435,13 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:grace" => {
             let form = "a number of seconds from 0 to 86400";
-            let secs = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok(),
+            let grace = match v {
+                Value::Number(n) => n.as_f64().and_then(values::seconds_f64),
+                Value::String(s) => values::seconds(s),
                 _ => None,
             };
-            plan.grace = match secs {
-                Some(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
-                    Duration::from_secs_f64(s)
-                }
-                _ => return Err(bad(key, format!("got {}; expected {}", short(v), form))),
-            };
+            plan.grace =
+                grace.ok_or_else(|| bad(key, format!("got {}; expected {}", short(v), form)))?;
         }
         "pidone:console" => {
             let path = string(key, v)?;
@@ -509,6 +476,7 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn base() -> Plan {
         Plan::new(Personality::Tini)

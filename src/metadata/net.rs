@@ -12,6 +12,11 @@ use serde_json::Value;
 
 use crate::error::{Error, Result, Stage};
 use crate::plan::{Cidr, Nic, Route};
+use crate::values::{self, mac, netmask};
+
+fn cidr(s: &str, host: bool) -> std::result::Result<Cidr, String> {
+    values::cidr(s, host).map_err(|e| e.to_string())
+}
 
 fn bad(what: &str, field: &str, why: String) -> Error {
     Error::new(
@@ -23,11 +28,8 @@ fn bad(what: &str, field: &str, why: String) -> Error {
 /// Values may arrive as JSON text inside a string (metadata services store
 /// strings); decode once more in that case.
 fn decoded(value: &Value, key: &str) -> Result<Value> {
-    match value {
-        Value::String(s) => serde_json::from_str(s)
-            .map_err(|e| Error::new(Stage::Metadata, format!("{}: not valid JSON: {}", key, e))),
-        v => Ok(v.clone()),
-    }
+    values::json_in_string(value)
+        .map_err(|e| Error::new(Stage::Metadata, format!("{}: not valid JSON: {}", key, e)))
 }
 
 fn array(value: &Value, key: &str) -> Result<Vec<Value>> {
@@ -68,58 +70,14 @@ fn ip(s: &str, what: &str, field: &str) -> Result<IpAddr> {
         .map_err(|_| bad(what, field, format!("\"{}\" is not an IP address", s)))
 }
 
-/// `addr/N`, or a bare address as a host (/32, /128) when `host` allows it.
-/// The other dialects' parsers (`.dockerinit -i`, the VM init) use these
-/// helpers too, so every caller gets the same checks and messages.
-pub fn cidr(s: &str, host: bool) -> std::result::Result<Cidr, String> {
-    let (a, p) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None if host => (s, None),
-        None => return Err(format!("\"{}\" is not address/prefix", s)),
-    };
-    let addr: IpAddr = a
-        .parse()
-        .map_err(|_| format!("\"{}\" is not an IP address", a))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match p {
-        None => max,
-        Some(p) => p
-            .parse::<u8>()
-            .ok()
-            .filter(|&n| n <= max)
-            .ok_or_else(|| format!("\"{}\" has a bad prefix length (0-{})", s, max))?,
-    };
-    Ok(Cidr { addr, prefix })
-}
-
-/// A dotted IPv4 netmask's prefix length (`255.255.255.0` -> 24).
-pub fn netmask(s: &str) -> std::result::Result<u8, String> {
-    let m: std::net::Ipv4Addr = s
-        .parse()
-        .map_err(|_| format!("\"{}\" is not a netmask", s))?;
-    crate::dhcp::mask_prefix(m).ok_or_else(|| format!("\"{}\" is not a contiguous netmask", s))
-}
-
-/// `aa:bb:cc:dd:ee:ff` (or with `-`), any case.
-pub fn mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in out.iter_mut() {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
 fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     if !v.contains(&x) {
         v.push(x);
     }
 }
 
+/// One `sdc:nics` element: how to find the link, then its addresses,
+/// gateways and MTU.
 fn nic(obj: &Value, i: usize) -> Result<Nic> {
     if !obj.is_object() {
         return Err(Error::new(
@@ -150,6 +108,14 @@ fn nic(obj: &Value, i: usize) -> Result<Nic> {
             format!("{}: needs \"interface\" or \"mac\" to find its link", what),
         ));
     }
+    addresses(obj, what, &mut n)?;
+    gateways(obj, what, &mut n)?;
+    n.mtu = mtu(obj, what)?;
+    Ok(n)
+}
+
+/// `ip` (with `netmask`, or `dhcp`) and `ips`.
+fn addresses(obj: &Value, what: &str, n: &mut Nic) -> Result<()> {
     match string(obj, "ip", what)? {
         None | Some("") => {}
         Some("dhcp") => n.dhcp = true,
@@ -197,6 +163,11 @@ fn nic(obj: &Value, i: usize) -> Result<Nic> {
         }
         Some(v) => return Err(bad(what, "ips", format!("expected an array, got {}", v))),
     }
+    Ok(())
+}
+
+/// `gateway` and `gateways`.
+fn gateways(obj: &Value, what: &str, n: &mut Nic) -> Result<()> {
     if let Some(g) = string(obj, "gateway", what)?.filter(|s| !s.is_empty()) {
         n.gateways.push(ip(g, what, "gateway")?);
     }
@@ -218,22 +189,20 @@ fn nic(obj: &Value, i: usize) -> Result<Nic> {
             ))
         }
     }
-    n.mtu = match obj.get("mtu") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let m = match v {
-                Value::Number(x) => x.as_u64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            };
-            Some(
-                m.filter(|m| (68..=65535).contains(m))
-                    .ok_or_else(|| bad(what, "mtu", format!("{} is not an MTU (68-65535)", v)))?
-                    as u32,
-            )
-        }
+    Ok(())
+}
+
+fn mtu(obj: &Value, what: &str) -> Result<Option<u32>> {
+    let Some(v) = obj.get("mtu").filter(|v| !v.is_null()) else {
+        return Ok(None);
     };
-    Ok(n)
+    let m = match v {
+        Value::Number(x) => x.as_u64().and_then(values::mtu_number),
+        Value::String(s) => values::mtu(s),
+        _ => None,
+    };
+    m.map(Some)
+        .ok_or_else(|| bad(what, "mtu", format!("{} is not an MTU (68-65535)", v)))
 }
 
 /// Parse the value of `sdc:nics` (a JSON array, or JSON text of one).

@@ -11,8 +11,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::RawFd;
 
-use super::Stdio;
 use crate::error::Result;
+use crate::launch::Stdio;
 use crate::plan::Console;
 
 pub fn open(console: Option<&Console>) -> Result<Option<Stdio>> {
@@ -97,4 +97,28 @@ fn open_device(path: &[u8], mode: i32) -> std::io::Result<RawFd> {
         }
     }
     Ok(fd)
+}
+
+/// The kernel opens /dev/console as init's stdio only when the rootfs has
+/// that node (Debian's kernel puts one in its built-in initramfs; a kernel
+/// built with its own initramfs list may not); without it pidone and the
+/// command would be silent. Once devtmpfs is mounted, open the console on
+/// whichever of 0, 1, 2 is closed.
+pub fn machine_stdio() {
+    for fd in 0..3 {
+        // SAFETY: fcntl on a plain descriptor number.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            continue;
+        }
+        // SAFETY: a NUL-terminated path; the new descriptor is the lowest
+        // free one, i.e. `fd` itself, since lower ones are open by now.
+        let c = unsafe { libc::open(c"/dev/console".as_ptr(), libc::O_RDWR | libc::O_NOCTTY) };
+        if c >= 0 && c != fd {
+            // SAFETY: both descriptors are valid.
+            unsafe {
+                libc::dup2(c, fd);
+                libc::close(c);
+            }
+        }
+    }
 }

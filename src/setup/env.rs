@@ -1,10 +1,11 @@
-//! Environment stage: the command's environment, built in the plan's order.
-//! Only names are logged, never values.
+//! Environment stage: the command's environment, built in the plan's order
+//! from entries the parsers already split. Only names are logged, never
+//! values.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::Cred;
+use crate::launch::Cred;
 use crate::plan::{Plan, DEFAULT_PATH};
 
 /// `NAME=value` entries; a later name replaces an earlier one in place.
@@ -18,13 +19,6 @@ impl Entries {
             None => self.0.push((name.to_vec(), value.to_vec())),
         }
     }
-}
-
-/// Split `NAME=value`; None for an entry with no `=` or an empty name.
-pub fn split(entry: &OsStr) -> Option<(&[u8], &[u8])> {
-    let b = entry.as_bytes();
-    let eq = b.iter().position(|&c| c == b'=')?;
-    (eq > 0).then(|| (&b[..eq], &b[eq + 1..]))
 }
 
 pub fn build(plan: &Plan, cred: Option<&Cred>) -> Vec<CString> {
@@ -62,17 +56,8 @@ fn build_from(
             env.set(b"TERM", b"xterm");
         }
     }
-    for entry in &spec.set {
-        match split(entry) {
-            Some((k, v)) => env.set(k, v),
-            None => log::warn!(
-                "stage=env: skipping environment entry {:?}: expected NAME=value",
-                String::from_utf8_lossy(entry.as_bytes())
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-            ),
-        }
+    for var in &spec.set {
+        env.set(var.name.as_bytes(), var.value.as_bytes());
     }
     if !spec.inherit {
         for (k, _) in &env.0 {
@@ -123,10 +108,13 @@ mod tests {
             tty: true,
             open_stdin: false,
         });
-        p.env.set = ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="]
-            .iter()
-            .map(|s| os(s))
-            .collect();
+        p.env.set = crate::values::env_vars(
+            ["A=1", "PATH=/x", "bad", "=v", "A=2", "B=="]
+                .iter()
+                .map(|s| os(s))
+                .collect(),
+            &mut Vec::new(),
+        );
         let cred = Cred {
             uid: 1,
             gid: 1,
@@ -164,7 +152,7 @@ mod tests {
         );
         p.env.inherit = false;
         p.env.keep = vec!["container".into()];
-        p.env.set = vec![os("Y=2")];
+        p.env.set = crate::values::env_vars(vec![os("Y=2")], &mut Vec::new());
         assert_eq!(
             strs(&build_from(&p, None, inherited())),
             ["container=lxc", "Y=2"]

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::files;
 use crate::plan::Plan;
-use crate::status::write_atomically;
 
 pub const HOSTS: &str = "/etc/hosts";
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -40,8 +40,21 @@ pub fn apply(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Replace /etc/resolv.conf with `text`; also used by the network stage
+/// for what DHCP leases say.
+pub fn write_resolv_conf(text: &str) -> std::io::Result<()> {
+    // A bind-mounted resolv.conf (as engines provide) cannot be renamed
+    // over: `replace` writes it in place then.
+    files::replace(Path::new(RESOLV_CONF), text.as_bytes(), 0o666)
+}
+
 fn write(path: &Path, text: &str) {
-    match write_atomically(path, text.as_bytes()) {
+    let r = if path == Path::new(RESOLV_CONF) {
+        write_resolv_conf(text)
+    } else {
+        files::write_atomically(path, text.as_bytes(), 0o666)
+    };
+    match r {
         Ok(()) => log::info!("wrote {}", path.display()),
         Err(e) => log::warn!("stage=hostname: cannot write {}: {}", path.display(), e),
     }
@@ -67,12 +80,21 @@ fn hosts(name: &str, addr: Option<IpAddr>) -> String {
 }
 
 fn resolv_conf(plan: &Plan) -> String {
-    let mut s = String::new();
-    for r in &plan.network.resolvers {
+    resolv_conf_text(
+        String::new(),
+        &plan.network.resolvers,
+        &plan.network.dns_search,
+    )
+}
+
+/// resolv.conf's text: `head`, then the servers and the search list.
+pub fn resolv_conf_text(head: String, servers: &[IpAddr], search: &[String]) -> String {
+    let mut s = head;
+    for r in servers {
         let _ = writeln!(s, "nameserver {}", r);
     }
-    if !plan.network.dns_search.is_empty() {
-        let _ = writeln!(s, "search {}", plan.network.dns_search.join(" "));
+    if !search.is_empty() {
+        let _ = writeln!(s, "search {}", search.join(" "));
     }
     s
 }

@@ -162,7 +162,7 @@ pub fn load(wanted: &[String]) -> Result<()> {
         count,
         start.elapsed().as_micros()
     );
-    crate::machine::mark(&format!("pidone: {}", line));
+    crate::log::mark(&format!("pidone: {}", line));
     log::info!("{}", line);
     Ok(())
 }

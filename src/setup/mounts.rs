@@ -2,7 +2,7 @@
 //! done by pidone itself because nothing ran before it. Each is skipped
 //! when something is already mounted there, and EBUSY (mounted meanwhile,
 //! or by the kernel) counts as done. Runs before logging is set up, so it
-//! returns its notes and warnings for main to log afterwards.
+//! returns its notes and warnings to be logged afterwards.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;

@@ -9,14 +9,13 @@
 
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 
 use crate::dhcp::{self, Lease};
 use crate::error::{Error, Result, Stage};
 use crate::netlink::{self, Link, NlError, RouteSpec, Socket, IFA_F_NODAD, RTNH_F_ONLINK};
 use crate::plan::{Cidr, Network, Nic, Route};
 
-const RESOLV_CONF: &str = "/etc/resolv.conf";
+use super::hostname::{self, RESOLV_CONF};
 
 /// A NIC once configured: what the routes need.
 struct Configured {
@@ -148,6 +147,8 @@ fn add_address(nl: &mut Socket, index: u32, c: &Cidr) -> std::result::Result<boo
     }
 }
 
+/// One NIC: find its link, set MTU and addresses, bring it up, then ask
+/// DHCP when the plan says so.
 fn configure(
     nl: &mut Socket,
     nic: &Nic,
@@ -158,10 +159,36 @@ fn configure(
     let label = label(nic, i);
     let fail =
         |field: &str, e: String| Error::new(Stage::Net, format!("nic {}: {}: {}", label, field, e));
+    let index = find_link(nl, nic, &label, links).map_err(|(field, e)| fail(field, e))?;
+    static_config(nl, nic, index, &label).map_err(|(field, e)| fail(field, e))?;
+    let mut conf = Configured {
+        label: label.clone(),
+        index,
+        addrs: nic.addrs.clone(),
+        gateways: nic.gateways.clone(),
+        primary: nic.primary,
+        routes: Vec::new(),
+    };
+    if !nic.dhcp {
+        return Ok((conf, None));
+    }
+    let lease = dhcp(nl, nic, net, links, &mut conf).map_err(|e| fail("dhcp", e))?;
+    Ok((conf, Some(lease)))
+}
 
-    let index = match (&nic.mac, &nic.interface) {
+/// A failure naming the NIC's field it concerns.
+type FieldError = (&'static str, String);
+
+/// The link's index: by MAC (from a dump of the links) or by name.
+fn find_link(
+    nl: &mut Socket,
+    nic: &Nic,
+    label: &str,
+    links: &mut Option<Vec<Link>>,
+) -> std::result::Result<u32, FieldError> {
+    match (&nic.mac, &nic.interface) {
         (Some(mac), _) => dump(nl, links)
-            .map_err(|e| fail("mac", e))?
+            .map_err(|e| ("mac", e))?
             .iter()
             .find(|l| l.mac.as_ref() == Some(mac))
             .map(|l| {
@@ -174,19 +201,27 @@ fn configure(
                 );
                 l.index
             })
-            .ok_or_else(|| fail("mac", format!("no interface has MAC {}", mac_text(mac))))?,
-        (None, Some(name)) => index_of(name).map_err(|e| fail("interface", e))?,
-        (None, None) => return Err(fail("interface", "no interface name or MAC given".into())),
-    };
+            .ok_or_else(|| ("mac", format!("no interface has MAC {}", mac_text(mac)))),
+        (None, Some(name)) => index_of(name).map_err(|e| ("interface", e)),
+        (None, None) => Err(("interface", "no interface name or MAC given".into())),
+    }
+}
 
+/// The plan's MTU and addresses, then the link up.
+fn static_config(
+    nl: &mut Socket,
+    nic: &Nic,
+    index: u32,
+    label: &str,
+) -> std::result::Result<(), FieldError> {
     if let Some(mtu) = nic.mtu {
         nl.call(netlink::set_link(index, false, Some(mtu)))
-            .map_err(|e| fail("mtu", format!("cannot set {}: {}", mtu, e)))?;
+            .map_err(|e| ("mtu", format!("cannot set {}: {}", mtu, e)))?;
         log::info!("nic {}: mtu {}", label, mtu);
     }
     for c in &nic.addrs {
         let added = add_address(nl, index, c)
-            .map_err(|e| fail("address", format!("cannot add {}: {}", cidr_text(c), e)))?;
+            .map_err(|e| ("address", format!("cannot add {}: {}", cidr_text(c), e)))?;
         log::info!(
             "nic {}: address {} {}",
             label,
@@ -195,33 +230,32 @@ fn configure(
         );
     }
     nl.call(netlink::set_link(index, true, None))
-        .map_err(|e| fail("link", format!("cannot bring it up: {}", e)))?;
+        .map_err(|e| ("link", format!("cannot bring it up: {}", e)))?;
     log::info!("nic {}: up (index {})", label, index);
+    Ok(())
+}
 
-    let mut conf = Configured {
-        label: label.clone(),
-        index,
-        addrs: nic.addrs.clone(),
-        gateways: nic.gateways.clone(),
-        primary: nic.primary,
-        routes: Vec::new(),
-    };
-    if !nic.dhcp {
-        return Ok((conf, None));
-    }
-
-    let mac = dump(nl, links)
-        .map_err(|e| fail("dhcp", e))?
+/// Ask DHCP for a lease on the link and apply its MTU (unless the plan
+/// set one) and address; its gateways and routes go into `conf`.
+fn dhcp(
+    nl: &mut Socket,
+    nic: &Nic,
+    net: &Network,
+    links: &mut Option<Vec<Link>>,
+    conf: &mut Configured,
+) -> std::result::Result<Lease, String> {
+    let (index, label) = (conf.index, conf.label.clone());
+    let mac = dump(nl, links)?
         .iter()
         .find(|l| l.index == index)
         .and_then(|l| l.mac)
-        .ok_or_else(|| fail("dhcp", "the interface has no Ethernet address".into()))?;
+        .ok_or_else(|| "the interface has no Ethernet address".to_string())?;
     log::info!(
         "nic {}: dhcp: asking (timeout {:?})",
         label,
         net.dhcp_timeout
     );
-    let lease = dhcp::acquire(index, &mac, net.dhcp_timeout).map_err(|e| fail("dhcp", e))?;
+    let lease = dhcp::acquire(index, &mac, net.dhcp_timeout)?;
     let addr = Cidr {
         addr: IpAddr::V4(lease.addr),
         prefix: lease.prefix,
@@ -248,7 +282,7 @@ fn configure(
         }
     }
     let added = add_address(nl, index, &addr)
-        .map_err(|e| fail("dhcp", format!("cannot add {}: {}", cidr_text(&addr), e)))?;
+        .map_err(|e| format!("cannot add {}: {}", cidr_text(&addr), e))?;
     log::info!(
         "nic {}: address {} {}",
         label,
@@ -256,21 +290,32 @@ fn configure(
         if added { "added" } else { "already present" }
     );
     conf.addrs.push(addr);
-    // Configured gateways win over the lease's. With classless routes
-    // (option 121) the router option is ignored (RFC 3442); their default
-    // entry is the gateway, the rest are routes like sdc:routes ones, a
-    // 0.0.0.0 router meaning on this link (the own-address convention).
-    let mut lease_gateways = Vec::new();
+    let (gateways, routes) = lease_routes(&lease);
+    conf.routes = routes;
+    // Configured gateways win over the lease's.
+    if conf.gateways.is_empty() {
+        conf.gateways = gateways;
+    }
+    Ok(lease)
+}
+
+/// A lease's gateways and routes. With classless routes (option 121) the
+/// router option is ignored (RFC 3442); their default entry is the
+/// gateway, the rest are routes like sdc:routes ones, a 0.0.0.0 router
+/// meaning on this link (the own-address convention).
+fn lease_routes(lease: &Lease) -> (Vec<IpAddr>, Vec<Route>) {
+    let mut gateways = Vec::new();
+    let mut routes = Vec::new();
     if lease.routes.is_empty() {
-        lease_gateways.extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
+        gateways.extend(lease.routers.first().map(|&r| IpAddr::V4(r)));
     }
     for &(dst, prefix, router) in &lease.routes {
         if prefix == 0 && !router.is_unspecified() {
-            lease_gateways.push(IpAddr::V4(router));
+            gateways.push(IpAddr::V4(router));
             continue;
         }
         let on_link = router.is_unspecified();
-        conf.routes.push(Route {
+        routes.push(Route {
             dst: Cidr {
                 addr: IpAddr::V4(dst),
                 prefix,
@@ -279,10 +324,7 @@ fn configure(
             linklocal: on_link,
         });
     }
-    if conf.gateways.is_empty() {
-        conf.gateways = lease_gateways;
-    }
-    Ok((conf, Some(lease)))
+    (gateways, routes)
 }
 
 /// `a` lies inside `c`.
@@ -448,22 +490,12 @@ fn resolv_conf(net: &Network, leases: &[(String, Lease)]) {
         return;
     }
     let from: Vec<&str> = leases.iter().map(|(n, _)| n.as_str()).collect();
-    let mut text = format!(
+    let head = format!(
         "# written by pidone from the DHCP lease of {}\n",
         from.join(", ")
     );
-    for s in &servers {
-        text += &format!("nameserver {}\n", s);
-    }
-    if !search.is_empty() {
-        text += &format!("search {}\n", search.join(" "));
-    }
-    let path = Path::new(RESOLV_CONF);
-    // A bind-mounted resolv.conf (as engines provide) cannot be renamed
-    // over: write it in place then.
-    let r = crate::status::write_atomically(path, text.as_bytes())
-        .or_else(|_| std::fs::write(path, text.as_bytes()));
-    match r {
+    let text = hostname::resolv_conf_text(head, &servers, &search);
+    match hostname::write_resolv_conf(&text) {
         Ok(()) => log::info!(
             "dhcp: wrote {} ({} nameservers)",
             RESOLV_CONF,
@@ -478,7 +510,7 @@ mod tests {
     use super::*;
 
     fn c(s: &str) -> Cidr {
-        crate::metadata::net::cidr(s, true).unwrap()
+        crate::values::cidr(s, true).unwrap()
     }
 
     #[test]

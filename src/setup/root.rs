@@ -14,28 +14,6 @@ use crate::setup::mounts::TOP_LEVEL;
 
 const NEW_ROOT: &str = "/.pidone-root";
 
-/// Split `options` into mount flags and the file system's own data, as
-/// mount(8) does for the common flags.
-fn flags_and_data(options: &str) -> (MsFlags, String) {
-    let mut flags = MsFlags::empty();
-    let mut data = Vec::new();
-    for o in options.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" => flags &= !MsFlags::MS_RDONLY,
-            "nosuid" => flags |= MsFlags::MS_NOSUID,
-            "nodev" => flags |= MsFlags::MS_NODEV,
-            "noexec" => flags |= MsFlags::MS_NOEXEC,
-            "noatime" => flags |= MsFlags::MS_NOATIME,
-            "relatime" => flags |= MsFlags::MS_RELATIME,
-            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
-            "defaults" => {}
-            other => data.push(other),
-        }
-    }
-    (flags, data.join(","))
-}
-
 /// How long to wait for the root device to appear: a driver just loaded
 /// may register its disks a moment later.
 const DEVICE_WAIT: Duration = Duration::from_secs(10);
@@ -60,20 +38,20 @@ pub fn switch(root: &RootSwitch) -> Result<()> {
         wait_for(&root.device);
     }
     std::fs::create_dir_all(new).stage(Stage::Root, || format!("cannot create {}", NEW_ROOT))?;
-    let (flags, data) = flags_and_data(&root.options);
+    let opts = &root.options;
     mount(
         Some(&root.device),
         new,
         Some(root.fstype.as_str()),
-        flags,
-        Some(data.as_str()),
+        opts.flags,
+        Some(opts.data.as_str()),
     )
     .stage(Stage::Root, || {
         format!(
             "cannot mount {} ({}, {:?}) as the root",
             root.device.display(),
             root.fstype,
-            root.options
+            root.options.text
         )
     })?;
     log::info!(
@@ -99,18 +77,4 @@ pub fn switch(root: &RootSwitch) -> Result<()> {
         .map_err(|e| Error::new(Stage::Root, format!("chdir /: {}", e)))?;
     log::info!("switched root to {}", root.device.display());
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_split() {
-        let (f, d) = flags_and_data("ro,noatime,errors=remount-ro,data=ordered");
-        assert_eq!(f, MsFlags::MS_RDONLY | MsFlags::MS_NOATIME);
-        assert_eq!(d, "errors=remount-ro,data=ordered");
-        assert_eq!(flags_and_data(""), (MsFlags::empty(), String::new()));
-        assert_eq!(flags_and_data("ro,rw").0, MsFlags::empty());
-    }
 }

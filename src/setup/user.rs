@@ -1,21 +1,27 @@
 //! User stage: resolve `docker:user`-style specs (`name`, `uid`,
 //! `name:group`, `uid:gid`, `name:gid`, `uid:group`) by reading the root's
 //! /etc/passwd and /etc/group directly: a static binary has no NSS.
-//! An unknown name or an empty part is fatal; nothing falls back to root.
+//! The spec comes parsed (`values::user_spec`); an unknown name is fatal,
+//! and nothing falls back to root.
 
-use super::Cred;
+use std::path::Path;
+
 use crate::error::{Error, Result, Stage};
+use crate::files;
+use crate::launch::Cred;
+use crate::plan::{Id, UserSpec};
+use crate::values::id_number;
 
 pub const PASSWD: &str = "/etc/passwd";
 pub const GROUP: &str = "/etc/group";
 
-pub fn resolve(spec: Option<&str>) -> Result<Option<Cred>> {
+pub fn resolve(spec: Option<&UserSpec>) -> Result<Option<Cred>> {
     let Some(spec) = spec else { return Ok(None) };
     // Read only what the spec needs: a numeric uid:gid works in a root
     // with no /etc/passwd at all.
-    let passwd = std::fs::read_to_string(PASSWD);
-    let group = std::fs::read_to_string(GROUP);
-    let cred = resolve_in(spec, &passwd, &group)?;
+    let passwd = files::read_text(Path::new(PASSWD), MAX_FILE);
+    let group = files::read_text(Path::new(GROUP), MAX_FILE);
+    let cred = resolve_spec(spec, &passwd, &group)?;
     log::info!(
         "user {} uid {} gid {} groups {} home {}",
         cred.name.as_deref().unwrap_or("-"),
@@ -33,22 +39,13 @@ pub fn resolve(spec: Option<&str>) -> Result<Option<Cred>> {
     Ok(Some(cred))
 }
 
+/// Far more than any real account database.
+const MAX_FILE: usize = 64 << 20;
+
 type Read = std::io::Result<String>;
 
 fn fatal(msg: String) -> Error {
     Error::new(Stage::User, msg)
-}
-
-/// A decimal id; u32::MAX is (uid_t)-1, "no change", never a real id.
-fn number(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse::<u32>().ok().filter(|&n| n != u32::MAX)
-}
-
-fn is_numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 struct PwEntry<'a> {
@@ -64,18 +61,22 @@ struct GrEntry<'a> {
     members: &'a str,
 }
 
-/// Well-formed lines of a passwd file; comments and NIS `+`/`-` lines and
-/// broken lines are skipped.
-fn passwd_entries(text: &str) -> impl Iterator<Item = PwEntry<'_>> {
+/// The `:`-separated fields of each entry of a passwd or group file;
+/// comments, NIS `+`/`-` lines and lines without a name are skipped.
+fn records(text: &str) -> impl Iterator<Item = std::str::Split<'_, char>> {
     text.lines().filter_map(|l| {
-        let mut f = l.split(':');
+        let name = l.split(':').next()?;
+        (!name.is_empty() && !name.starts_with(['#', '+', '-'])).then(|| l.split(':'))
+    })
+}
+
+/// Well-formed entries of a passwd file (broken lines skipped).
+fn passwd_entries(text: &str) -> impl Iterator<Item = PwEntry<'_>> {
+    records(text).filter_map(|mut f| {
         let name = f.next()?;
-        if name.is_empty() || name.starts_with(['#', '+', '-']) {
-            return None;
-        }
         let _pw = f.next()?;
-        let uid = number(f.next()?)?;
-        let gid = number(f.next()?)?;
+        let uid = id_number(f.next()?)?;
+        let gid = id_number(f.next()?)?;
         let _gecos = f.next()?;
         let home = f.next()?;
         Some(PwEntry {
@@ -88,14 +89,10 @@ fn passwd_entries(text: &str) -> impl Iterator<Item = PwEntry<'_>> {
 }
 
 fn group_entries(text: &str) -> impl Iterator<Item = GrEntry<'_>> {
-    text.lines().filter_map(|l| {
-        let mut f = l.split(':');
+    records(text).filter_map(|mut f| {
         let name = f.next()?;
-        if name.is_empty() || name.starts_with(['#', '+', '-']) {
-            return None;
-        }
         let _pw = f.next()?;
-        let gid = number(f.next()?)?;
+        let gid = id_number(f.next()?)?;
         let members = f.next().unwrap_or("");
         Some(GrEntry { name, gid, members })
     })
@@ -106,51 +103,39 @@ fn file<'a>(read: &'a Read, path: &str, what: &str) -> Result<&'a str> {
         .map_err(|e| fatal(format!("cannot look up {} in {}: {}", what, path, e)))
 }
 
-/// The resolution itself, on the files' contents (read errors included).
+/// The spec as text, parsed as the dialects do, then resolved (tests and
+/// the fuzz target, through the library; the binary has no use for it).
+#[allow(dead_code)]
 pub fn resolve_in(spec: &str, passwd: &Read, group: &Read) -> Result<Cred> {
-    let (user, grp) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let form = "expected name, uid, name:group, uid:gid, name:gid or uid:group";
-    if user.is_empty() || grp == Some("") {
-        return Err(fatal(format!(
-            "user {:?} has an empty part; {}",
-            spec, form
-        )));
-    }
-    if grp.is_some_and(|g| g.contains(':')) {
-        return Err(fatal(format!(
-            "user {:?} has too many parts; {}",
-            spec, form
-        )));
-    }
+    resolve_spec(&crate::values::user_spec(spec)?, passwd, group)
+}
 
-    let entry = if is_numeric(user) {
-        let uid = number(user).ok_or_else(|| fatal(format!("uid {:?} is out of range", user)))?;
-        // A uid absent from the file (or no file) is used as is.
-        let found = passwd
-            .as_deref()
-            .ok()
-            .and_then(|t| passwd_entries(t).find(|e| e.uid == uid));
-        match found {
-            Some(e) => (uid, Some((e.name.to_string(), e.gid, e.home.to_string()))),
-            None => (uid, None),
+/// The resolution itself, on the files' contents (read errors included).
+fn resolve_spec(spec: &UserSpec, passwd: &Read, group: &Read) -> Result<Cred> {
+    let (uid, pw) = match &spec.user {
+        Id::Number(uid) => {
+            // A uid absent from the file (or no file) is used as is.
+            let found = passwd
+                .as_deref()
+                .ok()
+                .and_then(|t| passwd_entries(t).find(|e| e.uid == *uid));
+            match found {
+                Some(e) => (*uid, Some((e.name.to_string(), e.gid, e.home.to_string()))),
+                None => (*uid, None),
+            }
         }
-    } else {
-        let text = file(passwd, PASSWD, &format!("user {:?}", user))?;
-        let e = passwd_entries(text)
-            .find(|e| e.name == user)
-            .ok_or_else(|| fatal(format!("no user {:?} in {}", user, PASSWD)))?;
-        (e.uid, Some((e.name.to_string(), e.gid, e.home.to_string())))
+        Id::Name(user) => {
+            let text = file(passwd, PASSWD, &format!("user {:?}", user))?;
+            let e = passwd_entries(text)
+                .find(|e| e.name == user)
+                .ok_or_else(|| fatal(format!("no user {:?} in {}", user, PASSWD)))?;
+            (e.uid, Some((e.name.to_string(), e.gid, e.home.to_string())))
+        }
     };
-    let (uid, pw) = entry;
 
-    let gid = match grp {
-        Some(g) if is_numeric(g) => {
-            number(g).ok_or_else(|| fatal(format!("gid {:?} is out of range", g)))?
-        }
-        Some(g) => {
+    let gid = match &spec.group {
+        Some(Id::Number(gid)) => *gid,
+        Some(Id::Name(g)) => {
             let text = file(group, GROUP, &format!("group {:?}", g))?;
             group_entries(text)
                 .find(|e| e.name == g)

@@ -6,8 +6,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::Cred;
 use crate::error::{Context, Error, Result, Stage};
+use crate::launch::{cstring, Cred};
 
 pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
     let Some(dir) = &plan.workdir else {
@@ -38,7 +38,7 @@ pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CSt
         ));
     }
     log::info!("workdir {}", dir.display());
-    super::cstring(
+    cstring(
         dir.as_os_str().as_bytes().to_vec(),
         Stage::Workdir,
         "the workdir",

@@ -1,4 +1,4 @@
-//! Helper daemons started before the network and optionally killed after it
+//! Helper daemons (the plan's `helpers`) started before the network and optionally killed after it
 //! (`docker:noipmgmtd`: SmartOS's ipmgmtd is the model).
 //!
 //! A helper is started like the command (same spawn, exec errors reported
@@ -14,13 +14,16 @@ use std::os::unix::io::RawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Launch, Stdio};
 use crate::error::{Error, Result, Stage};
+use crate::launch::{cstring, Launch, Stdio};
 use crate::plan::{Helper, Helpers, DEFAULT_PATH};
+use crate::procfs;
 use crate::signals::{self, Inherited};
 
 /// How long a helper with a pidfile gets to write it.
 const PIDFILE_WAIT: Duration = Duration::from_secs(5);
+/// More than any pid with a newline.
+const PIDFILE_MAX: usize = 4096;
 /// A helper without a pidfile still running after this is taken to run in
 /// the foreground; one that exits 0 before it has gone to the background.
 const FOREGROUND_WAIT: Duration = Duration::from_secs(1);
@@ -63,7 +66,7 @@ fn start_one(
     let argv = h
         .argv
         .iter()
-        .map(|a| super::cstring(a.clone().into_vec(), Stage::Helpers, "a helper argument"))
+        .map(|a| cstring(a.clone().into_vec(), Stage::Helpers, "a helper argument"))
         .collect::<Result<Vec<_>>>()?;
     let null = open(b"/dev/null", libc::O_RDWR);
     let out = log_file
@@ -91,7 +94,6 @@ fn start_one(
         new_session: true,
         drop_caps: None,
         close_fds: true,
-        helpers: Vec::new(),
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {
@@ -154,7 +156,7 @@ fn by_pidfile(pid: i32, pidfile: &Path, sigchld: &mut bool) -> Option<Vec<i32>> 
         if direct_alive && reap(pid).is_some() {
             direct_alive = false;
         }
-        let named = std::fs::read_to_string(pidfile)
+        let named = crate::files::read_text(pidfile, PIDFILE_MAX)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
             .filter(|&p| p > 0 && alive(p));
@@ -217,20 +219,7 @@ fn reparented(started: i32, known: &[i32]) -> Vec<i32> {
 }
 
 fn children_of_self() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
-        // The parent pid follows the command name, which may itself hold
-        // spaces and parentheses.
-        let rest = stat.get(stat.rfind(')')? + 1..)?;
-        let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
-        (ppid == me).then_some(pid)
-    })
-    .collect()
+    procfs::children_of(std::process::id() as i32)
 }
 
 fn describe(status: i32) -> String {
@@ -323,11 +312,5 @@ fn wait_gone(mut targets: Vec<i32>, limit: Duration, sigchld: &mut bool) -> Vec<
 /// A process that is not pidone's child and already a zombie is gone as
 /// far as pidone can tell (its own parent reaps it).
 fn is_zombie_of_other(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid))
-        .ok()
-        .and_then(|s| {
-            s.get(s.rfind(')')? + 1..)
-                .map(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    procfs::is_zombie(pid)
 }

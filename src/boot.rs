@@ -1,0 +1,153 @@
+//! main's plumbing: the inputs read before anything is parsed (argv, the
+//! environment, /.dockerenv, /proc/cmdline, the metadata document) and
+//! the standard descriptors made safe. Parsers then get bytes and text,
+//! never paths.
+#![cfg_attr(test, allow(dead_code))]
+
+use std::ffi::{CStr, OsString};
+use std::os::unix::ffi::OsStringExt;
+
+use crate::cli::{self, dockerinit::DockerEnv, Source};
+use crate::error::{Error, Result, Stage};
+use crate::{files, metadata, plan};
+
+/// argv as the C runtime gave it.
+///
+/// # Safety
+/// `argv` must hold `argc` pointers to C strings (or NULL).
+pub unsafe fn args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    (0..argc.max(0) as usize)
+        .filter_map(|i| {
+            // SAFETY: the C runtime hands us argc valid C strings.
+            let p = unsafe { *argv.add(i) };
+            (!p.is_null())
+                .then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
+        })
+        .collect()
+}
+
+/// The environment, read from `environ` into a vector of the right size:
+/// std's `vars_os` grows its own vector one push at a time and is then
+/// copied again, and with musl's allocator every size passed through costs
+/// an mmap and a munmap.
+pub fn environment() -> cli::Environ {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: the C runtime's NULL-terminated array of C strings, which
+    // nothing changes (no threads, no setenv).
+    let entries = unsafe {
+        let mut n = 0;
+        while !environ.is_null() && !(*environ.add(n)).is_null() {
+            n += 1;
+        }
+        (0..n).map(|i| CStr::from_ptr(*environ.add(i)).to_bytes())
+    };
+    let mut vars = Vec::with_capacity(entries.len());
+    for entry in entries {
+        // As std does: the name ends at the first '=' after its first
+        // byte (a name may start with '='); entries without one are
+        // skipped.
+        if let Some(eq) = entry.iter().skip(1).position(|&c| c == b'=').map(|i| i + 1) {
+            let (k, v) = entry.split_at(eq);
+            vars.push((
+                OsString::from_vec(k.to_vec()),
+                OsString::from_vec(v.get(1..).unwrap_or(&[]).to_vec()),
+            ));
+        }
+    }
+    cli::Environ(vars)
+}
+
+/// Input step of the classic `/.dockerinit` personality: the environment
+/// file the daemon wrote, read here because parsers make no system calls.
+pub fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
+    use cli::dockerinit::DOCKERENV;
+    if !args
+        .first()
+        .is_some_and(|a| cli::personality_of(a) == plan::Personality::DockerInit)
+    {
+        return DockerEnv::Missing;
+    }
+    match std::fs::read(DOCKERENV) {
+        Ok(bytes) => DockerEnv::Contents(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
+        Err(e) => DockerEnv::Unreadable(e.to_string()),
+    }
+}
+
+/// PID 1 of a machine: nothing has mounted /proc yet (an initramfs's
+/// `/init`), or the kernel command line says `pidone.machine=1`.
+pub fn machine_mode() -> bool {
+    if std::process::id() != 1 {
+        return false;
+    }
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    // This runs at every container start (pidone is PID 1 there too), so
+    // it stays cheap: a stack buffer instead of read_to_string's (an
+    // fstat, two mmaps, two munmaps), and the word-by-word parse only
+    // when the flag's name is there at all.
+    let mut buf = [0u8; 4096];
+    let len = files::read_into(c"/proc/cmdline", &mut buf);
+    len.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok())
+        .is_some_and(|c| {
+            c.contains("pidone.machine=") && cli::kernel::machine_flag(c) == Some(true)
+        })
+}
+
+/// The kernel command line of a machine, once /proc is mounted.
+pub fn read_cmdline() -> String {
+    std::fs::read("/proc/cmdline")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Read the metadata document (an input step, before any parsing): at
+/// most one byte more than the parser accepts, so it can say "too large".
+pub fn read_metadata(source: &Source) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = metadata::MAX_SIZE + 1;
+    let r = match source {
+        Source::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .take(limit as u64)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
+        }
+        Source::File(p) => files::read_bounded(p, limit),
+    };
+    r.map_err(|e| {
+        Error::new(
+            Stage::Metadata,
+            format!("cannot read {}: {}", source.describe(), e),
+        )
+    })
+}
+
+/// Make sure descriptors 0, 1 and 2 are open, so nothing pidone opens
+/// lands on them by accident.
+pub fn sanitize_stdio() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: a valid array of three pollfd; zero timeout.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } <= 0 {
+        return;
+    }
+    for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // SAFETY: opening /dev/null onto the lowest free descriptor, which
+        // is the closed one.
+        unsafe {
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd >= 0 && fd != p.fd {
+                libc::dup2(fd, p.fd);
+                libc::close(fd);
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The end of a machine. When PID 1 of a machine exits the kernel panics,
+//! so pidone ends the machine itself: sync, make writable file systems
+//! read-only, say the exit status on the console, then power off, reboot
+//! or halt. It never returns, also after a fatal error, so bad input gives
+//! a clean power-off with status 125 rather than a kernel panic.
+
+use std::io::Write;
+
+use crate::plan::PowerAction;
+use crate::procfs;
+
+/// The last line on the console.
+pub fn status_line(code: i32) -> String {
+    format!("pidone: exit status {}\n", code)
+}
+
+fn say(text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // The console itself, so the line shows even if stderr went elsewhere.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/console")
+    {
+        Ok(mut f) => {
+            let _ = f.write_all(text.as_bytes());
+        }
+        Err(_) => {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    }
+}
+
+/// Sync, remount read-only, print the status, then end the machine.
+pub fn end(code: i32, power: PowerAction) -> ! {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    if let Some(mounts) = procfs::mounts() {
+        for target in procfs::writable_mounts(&mounts) {
+            let r = nix::mount::mount(
+                None::<&str>,
+                target.as_str(),
+                None::<&str>,
+                nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY,
+                None::<&str>,
+            );
+            match r {
+                Ok(()) => log::info!("remounted {} read-only", target),
+                Err(e) => log::warn!("cannot remount {} read-only: {}", target, e),
+            }
+        }
+    }
+    say(&status_line(code));
+    let (cmd, what) = match power {
+        PowerAction::PowerOff => (libc::RB_POWER_OFF, "power off"),
+        PowerAction::Reboot => (libc::RB_AUTOBOOT, "reboot"),
+        PowerAction::Halt => (libc::RB_HALT_SYSTEM, "halt"),
+    };
+    // SAFETY: reboot with a valid command; it returns only on failure.
+    unsafe { libc::reboot(cmd) };
+    say(&format!(
+        "pidone: cannot {}: {}\n",
+        what,
+        std::io::Error::last_os_error()
+    ));
+    // Never return from PID 1: exiting would panic the kernel.
+    loop {
+        // SAFETY: pause has no preconditions.
+        unsafe { libc::pause() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status() {
+        assert_eq!(status_line(125), "pidone: exit status 125\n");
+    }
+}

@@ -1,0 +1,170 @@
+//! Readers of /proc for the supervisor, the daemon stage and the
+//! machine's end: the process table from `/proc/N/stat`, and the
+//! writable mounts from /proc/mounts. The text parsers here are pure.
+
+/// One line of `/proc/N/stat`: the fields after the command name, which
+/// may itself hold spaces and parentheses.
+fn after_name(stat: &str) -> Option<&str> {
+    stat.get(stat.rfind(')')? + 1..)
+}
+
+/// The parent pid from `/proc/N/stat` text.
+pub fn parent_of(stat: &str) -> Option<i32> {
+    after_name(stat)?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The state letter (`R`, `S`, `Z`, ...) from `/proc/N/stat` text.
+pub fn state_of(stat: &str) -> Option<char> {
+    after_name(stat)?.trim_start().chars().next()
+}
+
+fn stat(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()
+}
+
+/// Every process with its parent: (pid, ppid).
+pub fn parents() -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        Some((pid, parent_of(&stat(pid)?)?))
+    })
+    .collect()
+}
+
+/// The children of `parent`.
+pub fn children_of(parent: i32) -> Vec<i32> {
+    parents()
+        .into_iter()
+        .filter_map(|(pid, ppid)| (ppid == parent).then_some(pid))
+        .collect()
+}
+
+/// Every descendant of `root`, from the parent links.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let links = parents();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// A zombie: exited, not yet reaped by its parent.
+pub fn is_zombie(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| state_of(&s) == Some('Z'))
+}
+
+/// The mount table.
+pub fn mounts() -> Option<String> {
+    std::fs::read_to_string("/proc/mounts").ok()
+}
+
+/// File systems with nothing to lose at power-off (memory-backed or
+/// virtual); every other writable mount is remounted read-only.
+const VOLATILE: &[&str] = &[
+    "rootfs",
+    "ramfs",
+    "tmpfs",
+    "devtmpfs",
+    "proc",
+    "sysfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "mqueue",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "pstore",
+    "bpf",
+    "configfs",
+    "hugetlbfs",
+    "efivarfs",
+    "fusectl",
+    "binfmt_misc",
+    "autofs",
+];
+
+/// Mount points of writable, non-volatile file systems in `/proc/mounts`
+/// text, innermost (last mounted) first.
+pub fn writable_mounts(mounts: &str) -> Vec<String> {
+    let mut out: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, target, fstype, opts) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            let rw = opts.split(',').any(|o| o == "rw");
+            (rw && !VOLATILE.contains(&fstype)).then(|| unescape(target))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// /proc/mounts writes blanks and backslashes in octal (`\040`).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| matches!(d, [b'0'..=b'3', b'0'..=b'7', b'0'..=b'7']));
+        match (c, octal) {
+            (b'\\', Some(&[x, y, z])) => {
+                out.push((x - b'0') * 64 + (y - b'0') * 8 + (z - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_from_stat_with_odd_names() {
+        assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
+        assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
+        assert_eq!(parent_of("garbage"), None);
+    }
+
+    #[test]
+    fn state_from_stat() {
+        assert_eq!(state_of("12 (a) b) Z 7"), Some('Z'));
+        assert_eq!(state_of("garbage"), None);
+    }
+
+    #[test]
+    fn writable_real_file_systems_innermost_first() {
+        let m = "rootfs / rootfs rw 0 0\n\
+                 proc /proc proc rw,nosuid 0 0\n\
+                 /dev/vda / ext4 rw,relatime 0 0\n\
+                 /dev/vdb /data\\040disk xfs rw 0 0\n\
+                 /dev/vdc /ro ext4 ro 0 0\n\
+                 tmpfs /tmp tmpfs rw 0 0\n\
+                 broken\n";
+        assert_eq!(writable_mounts(m), vec!["/data disk", "/"]);
+    }
+
+    #[test]
+    fn unescape_is_safe() {
+        assert_eq!(unescape("a\\040b"), "a b");
+        assert_eq!(unescape("a\\04"), "a\\04");
+        assert_eq!(unescape("\\"), "\\");
+        assert_eq!(unescape("\\999x"), "\\999x");
+    }
+}

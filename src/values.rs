@@ -1,0 +1,455 @@
+//! Value parsers shared by every dialect (the tini-style command line,
+//! `.dockerinit` flags, the kernel command line, metadata documents), so a
+//! CIDR, a signal name or a number of seconds means the same everywhere.
+//! Text in, typed value out; no system calls. Each dialect words its own
+//! error line around the `None`/`Err` these return.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::{Error, Stage};
+use nix::mount::MsFlags;
+
+use crate::plan::{Cidr, EnvVar, Id, MountOptions, PowerAction, UserSpec};
+
+// ---- signals -------------------------------------------------------------
+
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Real-time signals as the kernel numbers them; libc's SIGRTMIN differs
+/// between C libraries, and pidone names them as users see them in
+/// `kill -l` (glibc: RTMIN = 34).
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
+/// Parse `TERM`, `SIGTERM`, `15`, `RTMIN+3`, `SIGRTMAX-1` (any case).
+/// `0` is accepted (it means "drop" in rewrites).
+pub fn signal(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return (0..=64).contains(&n).then_some(n);
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return offset(rest, RTMIN, 1).filter(|n| *n <= RTMAX);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return offset(rest, RTMAX, -1).filter(|n| *n >= RTMIN);
+    }
+    NAMES.iter().find(|(n, _)| *n == name).map(|&(_, s)| s)
+}
+
+fn offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let digits = if sign > 0 {
+        rest.strip_prefix('+')?
+    } else {
+        rest.strip_prefix('-')?
+    };
+    let n: i32 = digits.parse().ok()?;
+    (0..=30).contains(&n).then_some(base + sign * n)
+}
+
+/// `SIGTERM`, `SIGRTMIN+2`, or the number.
+pub fn signal_name(sig: i32) -> String {
+    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
+        return format!("SIG{}", n);
+    }
+    if (RTMIN..=RTMAX).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - RTMIN);
+    }
+    sig.to_string()
+}
+
+// ---- durations -----------------------------------------------------------
+
+/// The longest duration any option takes: a day.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// A number of seconds, fractions allowed, from 0 to 86400.
+pub fn seconds(text: &str) -> Option<Duration> {
+    seconds_f64(text.trim().parse::<f64>().ok()?)
+}
+
+/// As `seconds`, for a number that is already one (a JSON number).
+pub fn seconds_f64(s: f64) -> Option<Duration> {
+    (s.is_finite() && (0.0..=MAX_SECONDS).contains(&s)).then(|| Duration::from_secs_f64(s))
+}
+
+// ---- numbers -------------------------------------------------------------
+
+/// A log level: 0 (warnings) and up.
+pub fn verbosity(text: &str) -> Option<u8> {
+    text.trim().parse::<u8>().ok()
+}
+
+/// An interface MTU, 68 (IPv4's minimum) to 65535.
+pub fn mtu(text: &str) -> Option<u32> {
+    mtu_number(text.trim().parse::<u64>().ok()?)
+}
+
+/// As `mtu`, for a number that is already one (a JSON number).
+pub fn mtu_number(n: u64) -> Option<u32> {
+    (68..=65535).contains(&n).then_some(n as u32)
+}
+
+// ---- addresses -----------------------------------------------------------
+
+/// Why a CIDR was refused; `Display` gives the metadata dialect's wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CidrError {
+    /// No `/N`, and a bare address is not allowed here.
+    NoPrefix(String),
+    /// The part before the `/` (here) is not an IP address.
+    Address(String),
+    /// The prefix length is not a number up to `max`.
+    Prefix { text: String, max: u8 },
+}
+
+impl std::fmt::Display for CidrError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            CidrError::NoPrefix(s) => write!(f, "\"{}\" is not address/prefix", s),
+            CidrError::Address(a) => write!(f, "\"{}\" is not an IP address", a),
+            CidrError::Prefix { text, max } => {
+                write!(f, "\"{}\" has a bad prefix length (0-{})", text, max)
+            }
+        }
+    }
+}
+
+/// `addr/N`, or a bare address as a host (/32, /128) when `host` allows it.
+pub fn cidr(s: &str, host: bool) -> Result<Cidr, CidrError> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None if host => (s, None),
+        None => return Err(CidrError::NoPrefix(s.to_string())),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| CidrError::Address(a.to_string()))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match p {
+        None => max,
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| CidrError::Prefix {
+                text: s.to_string(),
+                max,
+            })?,
+    };
+    Ok(Cidr { addr, prefix })
+}
+
+/// Prefix length of a netmask; None when the mask is not contiguous.
+pub fn mask_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let p = m.leading_ones();
+    (m.checked_shl(p).unwrap_or(0) == 0).then_some(p as u8)
+}
+
+/// A dotted IPv4 netmask's prefix length (`255.255.255.0` -> 24).
+pub fn netmask(s: &str) -> Result<u8, String> {
+    let m: Ipv4Addr = s
+        .parse()
+        .map_err(|_| format!("\"{}\" is not a netmask", s))?;
+    mask_prefix(m).ok_or_else(|| format!("\"{}\" is not a contiguous netmask", s))
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or with `-`), any case.
+pub fn mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+// ---- capabilities --------------------------------------------------------
+
+/// Capability names by number, as in linux/capability.h.
+pub const CAP_NAMES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The number of a capability name: any case, with or without `CAP_`.
+pub fn cap_number(name: &str) -> Option<u32> {
+    let upper = name.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAP_NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
+}
+
+// ---- machines ------------------------------------------------------------
+
+/// `poweroff` (also `power-off`, `off`), `reboot` (`reset`) or `halt`.
+pub fn power_action(v: &str) -> Option<PowerAction> {
+    match v {
+        "poweroff" | "power-off" | "off" => Some(PowerAction::PowerOff),
+        "reboot" | "reset" => Some(PowerAction::Reboot),
+        "halt" => Some(PowerAction::Halt),
+        _ => None,
+    }
+}
+
+// ---- users ---------------------------------------------------------------
+
+/// A decimal id; u32::MAX is (uid_t)-1, "no change", never a real id.
+pub fn id_number(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|&n| n != u32::MAX)
+}
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `name`, `uid`, `name:group`, `uid:gid`, `name:gid` or `uid:group`. An
+/// empty part, a third part or an id out of range is an error of the
+/// user stage (exit 125), whichever dialect gave it.
+pub fn user_spec(spec: &str) -> Result<UserSpec, Error> {
+    let fatal = |msg: String| Error::new(Stage::User, msg);
+    let (user, grp) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let form = "expected name, uid, name:group, uid:gid, name:gid or uid:group";
+    if user.is_empty() || grp == Some("") {
+        return Err(fatal(format!(
+            "user {:?} has an empty part; {}",
+            spec, form
+        )));
+    }
+    if grp.is_some_and(|g| g.contains(':')) {
+        return Err(fatal(format!(
+            "user {:?} has too many parts; {}",
+            spec, form
+        )));
+    }
+    let id = |s: &str, what: &str| -> Result<Id, Error> {
+        if is_numeric(s) {
+            id_number(s)
+                .map(Id::Number)
+                .ok_or_else(|| fatal(format!("{} {:?} is out of range", what, s)))
+        } else {
+            Ok(Id::Name(s.to_string()))
+        }
+    };
+    Ok(UserSpec {
+        user: id(user, "uid")?,
+        group: grp.map(|g| id(g, "gid")).transpose()?,
+        text: spec.to_string(),
+    })
+}
+
+// ---- environment ---------------------------------------------------------
+
+/// Split `NAME=value`; None for an entry with no `=` or an empty name.
+pub fn env_var(entry: &OsStr) -> Option<EnvVar> {
+    let b = entry.as_bytes();
+    let eq = b.iter().position(|&c| c == b'=')?;
+    (eq > 0).then(|| EnvVar {
+        name: OsStr::from_bytes(&b[..eq]).to_owned(),
+        value: OsStr::from_bytes(&b[eq + 1..]).to_owned(),
+    })
+}
+
+/// The well-formed entries, in order; a warning naming each other one (by
+/// what precedes its first `=`, never the value).
+pub fn env_vars(entries: Vec<OsString>, warnings: &mut Vec<String>) -> Vec<EnvVar> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let var = env_var(entry);
+            if var.is_none() {
+                warnings.push(format!(
+                    "stage=env: skipping environment entry {:?}: expected NAME=value",
+                    String::from_utf8_lossy(entry.as_bytes())
+                        .split('=')
+                        .next()
+                        .unwrap_or("")
+                ));
+            }
+            var
+        })
+        .collect()
+}
+
+// ---- mounts --------------------------------------------------------------
+
+/// Split `options` into mount flags and the file system's own data, as
+/// mount(8) does for the common flags.
+fn flags_and_data(options: &str) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => flags &= !MsFlags::MS_RDONLY,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "defaults" => {}
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+/// Mount options as written, split for mount(2).
+pub fn mount_options(text: &str) -> MountOptions {
+    let (flags, data) = flags_and_data(text);
+    MountOptions {
+        flags,
+        data,
+        text: text.to_string(),
+    }
+}
+
+impl From<&str> for MountOptions {
+    fn from(text: &str) -> MountOptions {
+        mount_options(text)
+    }
+}
+
+// ---- JSON ----------------------------------------------------------------
+
+/// A JSON value that may come as JSON text inside a string (SmartOS and
+/// metadata services store every value as a string): the string decoded,
+/// or the value itself when it is not a string.
+pub fn json_in_string(v: &Value) -> Result<Value, serde_json::Error> {
+    match v {
+        Value::String(s) => serde_json::from_str(s),
+        other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_numbers_and_realtime() {
+        assert_eq!(signal("TERM"), Some(15));
+        assert_eq!(signal("sigterm"), Some(15));
+        assert_eq!(signal("SIGUSR1"), Some(10));
+        assert_eq!(signal("9"), Some(9));
+        assert_eq!(signal("0"), Some(0));
+        assert_eq!(signal("RTMIN"), Some(34));
+        assert_eq!(signal("SIGRTMIN+3"), Some(37));
+        assert_eq!(signal("RTMAX-1"), Some(63));
+        assert_eq!(signal("RTMIN+31"), None);
+        assert_eq!(signal("65"), None);
+        assert_eq!(signal("-1"), None);
+        assert_eq!(signal("BOGUS"), None);
+        assert_eq!(signal(""), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in 1..=64 {
+            assert_eq!(signal(&signal_name(s)), Some(s), "{}", s);
+        }
+    }
+
+    #[test]
+    fn options_split() {
+        let (f, d) = flags_and_data("ro,noatime,errors=remount-ro,data=ordered");
+        assert_eq!(f, MsFlags::MS_RDONLY | MsFlags::MS_NOATIME);
+        assert_eq!(d, "errors=remount-ro,data=ordered");
+        assert_eq!(flags_and_data(""), (MsFlags::empty(), String::new()));
+        assert_eq!(flags_and_data("ro,rw").0, MsFlags::empty());
+    }
+}
