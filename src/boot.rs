@@ -69,7 +69,8 @@ pub fn read_dockerenv(args: &[OsString]) -> cli::dockerinit::DockerEnv {
     {
         return DockerEnv::Missing;
     }
-    match std::fs::read(DOCKERENV) {
+    // Written by the engine: no link expected; bounded, never a FIFO.
+    match files::read_input(std::path::Path::new(DOCKERENV), files::MAX_INPUT, false) {
         Ok(bytes) => DockerEnv::Contents(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerEnv::Missing,
         Err(e) => DockerEnv::Unreadable(e.to_string()),
@@ -99,7 +100,7 @@ pub fn machine_mode() -> bool {
 
 /// The kernel command line of a machine, once /proc is mounted.
 pub fn read_cmdline() -> String {
-    std::fs::read("/proc/cmdline")
+    files::read_bounded(std::path::Path::new("/proc/cmdline"), 64 << 10)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }

@@ -17,7 +17,6 @@ pub mod netlink;
 pub mod plan;
 pub mod power;
 pub mod procfs;
-pub mod safefs;
 pub mod setup;
 pub mod signals;
 pub mod spawn;

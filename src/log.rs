@@ -2,9 +2,8 @@
 //! `pidone: LEVEL message`, every decision in a timestamped file, and
 //! optionally syslog. Never log environment values, only names.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
+use crate::files;
 use crate::plan::LogPlan;
 
 /// Rotate the log file when it is over this size at start.
@@ -84,26 +84,16 @@ fn filter(verbosity: u8) -> LevelFilter {
 /// Open the log file: its directory created, mode 0600, appended,
 /// close-on-exec, rotated once when too big.
 fn open_file(path: &Path, rotate: bool) -> std::io::Result<File> {
+    // Inside the root: no link followed, never a FIFO (see files).
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir)?;
+            files::create_dirs(dir, None)?;
         }
     }
     if rotate {
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.len() > ROTATE_AT {
-                let mut old = path.as_os_str().to_owned();
-                old.push(".1");
-                fs::rename(path, old)?;
-            }
-        }
+        files::rotate(path, ".1", ROTATE_AT)?;
     }
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
+    files::open_append(path, 0o600)
 }
 
 /// Install the logger. Failing to open the log file or syslog is a
@@ -269,7 +259,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// kernel, not on a quiet console): milestones to measure pidone's share
 /// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
-    if let Ok(mut f) = fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
         let _ = f.write_all(format!("<6>{}", text).as_bytes());
     }
 }

@@ -23,9 +23,6 @@ mod netlink;
 mod plan;
 mod power;
 mod procfs;
-// Wired into the stages once the spine's files module lands.
-#[allow(dead_code)]
-mod safefs;
 mod setup;
 mod signals;
 mod spawn;
