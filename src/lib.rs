@@ -3,6 +3,20 @@
 //! parsers. The binary does not link it (it declares the same modules);
 //! nothing here is an API for others.
 #![allow(dead_code)]
+// No panic path in production code, checked by the build: a PID 1 that
+// dies takes the container with it (tests may unwrap). Nothing prints
+// with print!/eprintln! either: a write to stderr that fails is ignored.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
 
 pub mod boot;
 pub mod caps;

@@ -47,10 +47,14 @@ impl Log for Logger {
 
     fn log(&self, record: &Record) {
         let level = record.level();
+        // Messages quote arguments, names and documents: a control
+        // character there must not start a forged line of its own.
+        let raw = record.args().to_string();
+        let text = escape(&raw);
         if level <= self.stderr_level {
             // One write per line so lines from pidone and the command do
             // not interleave mid-line.
-            let line = format!("pidone: {} {}\n", level_name(record), record.args());
+            let line = format!("pidone: {} {}\n", level_name(record), text);
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
         if level <= self.file_level {
@@ -59,17 +63,43 @@ impl Log for Logger {
                     "{} {} {}\n",
                     timestamp(SystemTime::now()),
                     level_name(record),
-                    record.args()
+                    text
                 );
                 let _ = f.write_all(line.as_bytes());
             }
             if let Some(s) = &self.syslog {
-                s.send(level, record.args());
+                s.send(level, &text);
             }
         }
     }
 
     fn flush(&self) {}
+}
+
+/// Control characters (`\n`, `\r`, ESC, ...) written as escapes: `\n`,
+/// `\r`, `\t`, else `\u{1b}`. Everything else is kept as it is.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// One line on stderr, for the usage error before any logging is set up;
+/// a write that fails (a full or closed stderr) is ignored.
+pub fn stderr_line(text: &str) {
+    let line = format!("pidone: {}\n", escape(text));
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn filter(verbosity: u8) -> LevelFilter {
@@ -177,7 +207,7 @@ impl Syslog {
         Err(last)
     }
 
-    fn send(&self, level: Level, msg: &std::fmt::Arguments) {
+    fn send(&self, level: Level, msg: &str) {
         let severity = match level {
             Level::Error => 3,
             Level::Warn => 4,
@@ -268,6 +298,15 @@ pub fn mark(text: &str) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("plain text"), "plain text");
+        assert_eq!(
+            escape("a\nb\rc\td\u{1b}[2Je\u{7f}"),
+            "a\\nb\\rc\\td\\u{1b}[2Je\\u{7f}"
+        );
+    }
 
     #[test]
     fn timestamps_are_utc_iso8601_with_millis() {

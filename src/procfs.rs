@@ -68,13 +68,11 @@ pub fn descendants(root: i32) -> Vec<i32> {
     let links = parents();
     let mut found = vec![root];
     let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
+    while let Some(&p) = found.get(i) {
         found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
         i += 1;
     }
-    found.remove(0);
-    found
+    found.into_iter().skip(1).collect()
 }
 
 /// A zombie: exited, not yet reaped by its parent.

@@ -333,19 +333,25 @@ fn listen_pid_entry(buf: &mut [u8; 32], pid: i32) -> *const u8 {
     let mut digits = [0u8; 12];
     let mut n = pid.unsigned_abs();
     let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
+    for d in digits.iter_mut() {
+        *d = b'0' + (n % 10) as u8;
         len += 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    buf[..NAME.len()].copy_from_slice(NAME);
-    for (i, d) in digits[..len].iter().rev().enumerate() {
-        buf[NAME.len() + i] = *d;
+    let mut out = buf.iter_mut();
+    for (c, o) in NAME
+        .iter()
+        .chain(digits.iter().take(len).rev())
+        .zip(out.by_ref())
+    {
+        *o = *c;
     }
-    buf[NAME.len() + len] = 0;
+    if let Some(o) = out.next() {
+        *o = 0;
+    }
     buf.as_ptr()
 }
 

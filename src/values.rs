@@ -337,9 +337,10 @@ pub fn user_spec(spec: &str) -> Result<UserSpec, Error> {
 pub fn env_var(entry: &OsStr) -> Option<EnvVar> {
     let b = entry.as_bytes();
     let eq = b.iter().position(|&c| c == b'=')?;
+    let (name, value) = (b.get(..eq)?, b.get(eq + 1..)?);
     (eq > 0).then(|| EnvVar {
-        name: OsStr::from_bytes(&b[..eq]).to_owned(),
-        value: OsStr::from_bytes(&b[eq + 1..]).to_owned(),
+        name: OsStr::from_bytes(name).to_owned(),
+        value: OsStr::from_bytes(value).to_owned(),
     })
 }
 

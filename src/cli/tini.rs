@@ -210,8 +210,10 @@ pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Resu
 /// starts. Stops early once an option asks for text to print.
 fn options(p: &mut Parsed, args: &[OsString]) -> Result<usize> {
     let mut i = 0;
-    while i < args.len() && p.print.is_none() {
-        let Some(arg) = args[i].to_str() else { break };
+    while p.print.is_none() {
+        let Some(arg) = args.get(i).and_then(|a| a.to_str()) else {
+            break;
+        };
         if arg == "--" {
             i += 1;
             break;
