@@ -464,7 +464,8 @@ fn env_defaults_order_and_replacement_and_no_values_in_the_log() {
         assert!(log.contains(&format!("INFO env {}\n", name)), "{}", log);
     }
     assert!(
-        log.contains("skipping environment entry \"noequals\""),
+        log.contains("skipping docker:env entry 3: expected NAME=value")
+            && !log.contains("noequals"),
         "{}",
         log
     );

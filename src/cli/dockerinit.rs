@@ -421,11 +421,11 @@ fn environment(f: &Flags, dockerenv: &DockerEnv, plan: &mut Plan) -> Result<()> 
                 ));
                 plan.env.inherit = false;
                 plan.env.keep = vec!["container".into()];
-                plan.env.set = values::env_vars(entries, &mut plan.warnings);
+                plan.env.set = values::env_vars(entries, DOCKERENV, &mut plan.warnings);
             }
         },
     }
-    let flags = values::env_vars(f.env.clone(), &mut plan.warnings);
+    let flags = values::env_vars(f.env.clone(), "-e", &mut plan.warnings);
     plan.env.set.extend(flags);
     // Only names the caller gave count: the engine already set the UTS name
     // it put in the inherited environment.
@@ -438,6 +438,16 @@ fn environment(f: &Flags, dockerenv: &DockerEnv, plan: &mut Plan) -> Result<()> 
         .and_then(|e| e.value.to_str())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
+    if plan
+        .hostname
+        .as_deref()
+        .is_some_and(|h| !values::dns_name(h, values::HOSTNAME_MAX))
+    {
+        return Err(Error::new(
+            Stage::Env,
+            format!("HOSTNAME: not {}", values::DNS_NAME_FORM),
+        ));
+    }
     Ok(())
 }
 

@@ -164,7 +164,12 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "modules" => machine
                 .modules
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
-            "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
+            "hostname" if !v.is_empty() => {
+                if !values::dns_name(v, values::HOSTNAME_MAX) {
+                    return Err(bad("pidone.hostname", v, values::DNS_NAME_FORM));
+                }
+                plan.hostname = Some(v.to_string())
+            }
             "env" if values::env_var(OsStr::new(v)).is_some() => {
                 plan.env.set.extend(values::env_var(OsStr::new(v)))
             }

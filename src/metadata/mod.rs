@@ -258,7 +258,17 @@ fn smartos_keys(
             "docker:tty" => console(plan).tty = boolean(k, v)?,
             "docker:open_stdin" => console(plan).open_stdin = boolean(k, v)?,
             "docker:noipmgmtd" => plan.helpers.kill_after_network = noipmgmtd(k, v)?,
-            "sdc:hostname" => plan.hostname = non_empty(string(k, v)?),
+            "sdc:hostname" => {
+                plan.hostname = non_empty(string(k, v)?);
+                if let Some(h) = plan.hostname.as_deref() {
+                    if !values::dns_name(h, values::HOSTNAME_MAX) {
+                        return Err(bad(
+                            k,
+                            format!("not {}, at most 64 bytes", values::DNS_NAME_FORM),
+                        ));
+                    }
+                }
+            }
             "sdc:resolvers" => {
                 plan.network.resolvers = strings(k, v, "an array of IP address strings")?
                     .iter()
@@ -276,7 +286,18 @@ fn smartos_keys(
                     .collect::<Result<_>>()?
             }
             "docker:dnssearch" => {
-                plan.network.dns_search = strings(k, v, "an array of domain names")?
+                plan.network.dns_search = strings(k, v, "an array of domain names")?;
+                if let Some(i) = plan
+                    .network
+                    .dns_search
+                    .iter()
+                    .position(|d| !values::dns_name(d, values::DOMAIN_MAX))
+                {
+                    return Err(bad(
+                        k,
+                        format!("element {} is not {}", i + 1, values::DNS_NAME_FORM),
+                    ));
+                }
             }
             "sdc:nics" => {
                 let nics = decoded(k, v, "an array of NIC objects")?;
@@ -293,8 +314,9 @@ fn smartos_keys(
             _ => unknown.push(key.clone()),
         }
     }
-    link_env.extend(env);
-    plan.env.set = values::env_vars(link_env, &mut plan.warnings);
+    plan.env.set = values::env_vars(link_env, "docker:linkEnv", &mut plan.warnings);
+    let env = values::env_vars(env, "docker:env", &mut plan.warnings);
+    plan.env.set.extend(env);
     Ok(f)
 }
 
@@ -351,7 +373,9 @@ fn oci_keys(
         match k {
             "Entrypoint" => f.entrypoint = os(strings(k, v, STRINGS)?),
             "Cmd" => f.cmd = os(strings(k, v, STRINGS)?),
-            "Env" => plan.env.set = values::env_vars(os(strings(k, v, ENV)?), &mut plan.warnings),
+            "Env" => {
+                plan.env.set = values::env_vars(os(strings(k, v, ENV)?), "Env", &mut plan.warnings)
+            }
             "WorkingDir" => {
                 if let Some(w) = opt_string(k, v)? {
                     plan.workdir = Some(PathBuf::from(w));

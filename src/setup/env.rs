@@ -113,6 +113,7 @@ mod tests {
                 .iter()
                 .map(|s| os(s))
                 .collect(),
+            "test",
             &mut Vec::new(),
         );
         let cred = Cred {
@@ -152,7 +153,7 @@ mod tests {
         );
         p.env.inherit = false;
         p.env.keep = vec!["container".into()];
-        p.env.set = crate::values::env_vars(vec![os("Y=2")], &mut Vec::new());
+        p.env.set = crate::values::env_vars(vec![os("Y=2")], "test", &mut Vec::new());
         assert_eq!(
             strs(&build_from(&p, None, inherited())),
             ["container=lxc", "Y=2"]
