@@ -292,6 +292,9 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
                 return (Step::Workdir, errno());
             }
         }
+        if launch.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return (Step::Caps, errno());
+        }
         if launch.close_fds {
             // Close-on-exec rather than close, so a failed exec can still
             // report on stderr through pidone.

@@ -114,6 +114,8 @@ pub fn machine_plan() -> Plan {
     plan.env.defaults = true;
     // Nothing else brings `lo` up in a fresh machine.
     plan.network.loopback = true;
+    // Whatever the kernel or an initramfs left open is not the command's.
+    plan.close_fds = true;
     plan.machine = Some(Machine {
         mounts: true,
         modules: Vec::new(),
@@ -153,6 +155,21 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                 plan.log.verbosity = values::verbosity(v)
                     .ok_or_else(|| bad("pidone.verbose", v, "a number 0..3"))?
                     .min(3)
+            }
+            "keep_fds" => {
+                plan.keep_fds = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad("pidone.keep_fds", v, "1 or 0")),
+                };
+                plan.close_fds = !plan.keep_fds;
+            }
+            "no_new_privs" => {
+                plan.no_new_privs = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad("pidone.no_new_privs", v, "1 or 0")),
+                }
             }
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?

@@ -30,6 +30,7 @@ COMMAND ends gives the remaining processes a grace period to exit.
   -P, --pause                no command: reap until SIGTERM or SIGINT
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
+      --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
       --metadata PATH        take everything from a metadata document (- = stdin)
   -h, --help                 this text
   -V, --version              print the version
@@ -38,7 +39,8 @@ Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP,
 DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
 PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
 PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
-PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_METADATA. Options override them.
+PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA.
+Options override them.
 
 Exit status: COMMAND's; 128+N when it died of signal N; 126 when it cannot
 be executed, 127 when it is not found; 125 when pidone fails to set up;
@@ -120,6 +122,7 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "P" | "pause" => plan.pause = true,
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
+        "no-new-privs" => plan.no_new_privs = true,
         "metadata" => {
             p.metadata = Some(if v == "-" {
                 Source::Stdin
@@ -186,6 +189,9 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     }
     if env.flag("PIDONE_SYSLOG") {
         plan.log.syslog = true;
+    }
+    if env.flag("PIDONE_NO_NEW_PRIVS") {
+        plan.no_new_privs = true;
     }
     Ok(())
 }

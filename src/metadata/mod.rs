@@ -37,6 +37,8 @@ pub fn defaults(mut base: Plan) -> Plan {
     }
     base.log.rotate = true;
     base.status_file = Some(DEFAULT_STATUS_FILE.into());
+    // Inherited descriptors do not reach the command unless asked for.
+    base.close_fds = !base.keep_fds;
     base.env.inherit = false;
     base.env.defaults = true;
     base.workdir = Some("/".into());
@@ -382,6 +384,9 @@ fn oci_keys(
                 }
             }
             "User" => plan.user = user(opt_string(k, v)?)?,
+            // The OCI runtime spec's process.noNewPrivileges, by its
+            // image-config spelling.
+            "NoNewPrivileges" => plan.no_new_privs = boolean(k, v)?,
             _ if k.starts_with("pidone:") => {}
             _ => unknown.push(key.clone()),
         }
@@ -481,6 +486,11 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:syslog" => plan.log.syslog = boolean(key, v)?,
         "pidone:hosts" => plan.network.write_etc = boolean(key, v)?,
+        "pidone:keep_fds" => {
+            plan.keep_fds = boolean(key, v)?;
+            plan.close_fds = !plan.keep_fds;
+        }
+        "pidone:no_new_privileges" => plan.no_new_privs = boolean(key, v)?,
         k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }

@@ -92,6 +92,7 @@ fn start_one(
         new_session: true,
         drop_caps: None,
         close_fds: true,
+        no_new_privs: false,
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {
