@@ -41,10 +41,9 @@ struct Prepared {
 }
 
 fn prepare(launch: &Launch) -> Prepared {
-    let mut argv: Vec<_> = launch.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<_> = launch.env.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    // NULL-terminated, each allocated once at its final size.
+    let argv = null_terminated(&launch.argv);
+    let envp = null_terminated(&launch.env);
 
     let own = format!("LISTEN_PID={}", std::process::id());
     let listen_pid = launch
@@ -83,6 +82,13 @@ fn prepare(launch: &Launch) -> Prepared {
         listen_pid,
         groups,
     }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let mut v = Vec::with_capacity(strings.len() + 1);
+    v.extend(strings.iter().map(|s| s.as_ptr()));
+    v.push(std::ptr::null());
+    v
 }
 
 /// The command could not be started.

@@ -30,7 +30,10 @@ fn build_from(
     cred: Option<&Cred>,
     inherited: impl Iterator<Item = (OsString, OsString)>,
 ) -> Vec<CString> {
-    let mut env = Entries::default();
+    // Room for every entry at once: each growth step is a new size class
+    // for musl's allocator, often an mmap and a munmap.
+    let room = inherited.size_hint().0 + plan.env.set.len() + 4;
+    let mut env = Entries(Vec::with_capacity(room));
     let spec = &plan.env;
     if spec.inherit {
         for (k, v) in inherited {
