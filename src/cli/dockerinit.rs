@@ -1010,7 +1010,7 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_on_odd_input() {
+    fn odd_flags_run_or_fail_as_documented() {
         use std::os::unix::ffi::OsStringExt;
         let odd: Vec<Vec<OsString>> = vec![
             os(&["-"]),
@@ -1032,9 +1032,39 @@ mod tests {
                 OsString::from("x"),
             ],
         ];
-        for a in odd {
-            let _ = parse(&a, &no_env(), &DockerEnv::Contents(vec![0xff, b'[']));
-            let _ = parse(&a, &no_env(), &DockerEnv::Missing);
+        let outcome = |r: Result<Request>| match r {
+            Ok(Request::Run(p)) => format!("run {:?}", p.command),
+            Ok(_) => "other".to_string(),
+            Err(e) => format!("{} {}", e.code, e.message),
+        };
+        // Without a /.dockerenv: the flags vectors no Docker passed still
+        // run the command (a warning each), or are a usage error when
+        // there is no command.
+        let expected = [
+            "run [\"-\"]",
+            "2 no command given",
+            "run [\"x\"]",
+            "2 no command given",
+            "2 no command given",
+            "2 no command given",
+            "run [\"x\"]",
+            "run [\"x\"]",
+            "run [\"x\"]",
+            "run [\"x\"]",
+        ];
+        assert_eq!(odd.len(), expected.len());
+        for (a, want) in odd.iter().zip(expected) {
+            let got = outcome(parse(a, &no_env(), &DockerEnv::Missing));
+            assert!(got.starts_with(want), "{:?}: {}", a, got);
+            // A broken /.dockerenv is 125 whatever the flags, once there
+            // is a command.
+            let got = outcome(parse(a, &no_env(), &DockerEnv::Contents(vec![0xff, b'['])));
+            let want = if want.starts_with("run") {
+                "125 /.dockerenv: expected a JSON array"
+            } else {
+                want
+            };
+            assert!(got.starts_with(want), "{:?}: {}", a, got);
         }
     }
 }

@@ -528,19 +528,29 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_on_odd_input() {
-        for args in [
-            vec!["-"],
-            vec!["--="],
-            vec!["-e"],
-            vec!["-é"],
-            vec!["--grace=nan", "x"],
-            vec!["-r", ":", "x"],
-            vec!["-p", "RTMIN+99", "x"],
-            vec!["---", "x"],
-            vec!["-vpTERM", "x"],
+    fn odd_command_lines_are_usage_errors_or_run() {
+        let outcome = |args: &[&str]| match parse(Personality::Tini, &os(args), &env(&[])) {
+            Ok(Request::Run(p)) => format!("run {:?}", p.command),
+            Ok(_) => "other".to_string(),
+            Err(e) => format!("{} {}", e.code, e.message),
+        };
+        // A lone "-" is a command name, as getopt has it.
+        assert_eq!(outcome(&["-"]), "run [\"-\"]");
+        assert_eq!(outcome(&["-vpTERM", "x"]), "run [\"x\"]");
+        for (args, says) in [
+            (&["--="][..], "2 -- takes no value"),
+            (&["-e"], "2 -e needs a value"),
+            (&["-é"], "2 unknown option"),
+            (
+                &["--grace=nan", "x"],
+                "2 --grace: not a number of seconds: 'nan'",
+            ),
+            (&["-r", ":", "x"], "2 -r: not a signal: ''"),
+            (&["-p", "RTMIN+99", "x"], "2 -p: not a signal: 'RTMIN+99'"),
+            (&["---", "x"], "2 unknown option '--'"),
         ] {
-            let _ = parse(Personality::Tini, &os(&args), &env(&[]));
+            let got = outcome(args);
+            assert!(got.starts_with(says), "{:?}: {}", args, got);
         }
     }
 }

@@ -692,20 +692,39 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_on_odd_input() {
-        for doc in [
-            "",
-            "null",
-            "{",
-            "{\"docker:cmd\":null}",
-            "{\"pidone:helpers\":[null]}",
-            "{\"pidone:helpers\":{}}",
-            "\"\u{0}\"",
-            "{\"sdc:nics\":\"[\"}",
-            "{\"Config\":null}",
+    fn odd_documents_are_errors_naming_the_key() {
+        for (doc, says) in [
+            ("", "the document: not valid JSON (line 1, column 0"),
+            ("null", "the document: is null; expected one JSON object"),
+            ("{", "the document: not valid JSON (line 1, column 1"),
+            (
+                "{\"docker:cmd\":null}",
+                "no command: docker:entrypoint and docker:cmd",
+            ),
+            (
+                "{\"pidone:helpers\":[null]}",
+                "pidone:helpers element 0: is null",
+            ),
+            ("{\"pidone:helpers\":{}}", "pidone:helpers: got an object"),
+            (
+                "\"\u{0}\"",
+                "the document: not valid JSON (line 1, column 2",
+            ),
+            (
+                "{\"sdc:nics\":\"[\"}",
+                "sdc:nics: the string is not valid JSON text",
+            ),
+            ("{\"Config\":null}", "Config: got null; expected an object"),
         ] {
-            let _ = parse(doc.as_bytes(), base());
+            let e = parse(doc.as_bytes(), base()).expect_err(doc);
+            assert_eq!(e.code, 125, "{}", doc);
+            assert!(e.message.starts_with(says), "{:?}: {}", doc, e.message);
         }
-        let _ = parse(&[0xff, 0xfe], base());
+        let e = parse(&[0xff, 0xfe], base()).expect_err("not UTF-8");
+        assert!(
+            e.message.starts_with("the document: not valid JSON"),
+            "{}",
+            e.message
+        );
     }
 }
