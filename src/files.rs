@@ -423,15 +423,16 @@ pub fn create_dirs(path: &Path, owner: Option<(u32, u32)>) -> io::Result<Vec<Pat
         }
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | OPEN_BASE;
         // SAFETY: a valid C string.
-        let next = owned(unsafe { libc::openat(cur.as_raw_fd(), c.as_ptr(), flags) })
-            .map_err(|e| {
+        let next =
+            owned(unsafe { libc::openat(cur.as_raw_fd(), c.as_ptr(), flags) }).map_err(|e| {
                 if is_link_at(cur.as_raw_fd(), &c) {
-                    link_refused()
+                    named(&so_far, link_refused())
+                } else if e.raw_os_error() == Some(libc::ENOTDIR) {
+                    io::Error::new(e.kind(), format!("{} is not a directory", so_far.display()))
                 } else {
-                    e
+                    named(&so_far, e)
                 }
-            })
-            .map_err(|e| named(&so_far, e))?;
+            })?;
         if new {
             if let Some((uid, gid)) = owner {
                 // SAFETY: our descriptor.

@@ -194,10 +194,16 @@ impl Syslog {
         for path in SYSLOG_SOCKETS {
             let dgram = UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s));
             match dgram {
-                Ok(s) => return Ok(Syslog::Datagram(s)),
+                // Non-blocking: a syslog daemon that stops reading costs
+                // records, never a PID 1 stuck in send().
+                Ok(s) => return s.set_nonblocking(true).map(|()| Syslog::Datagram(s)),
                 Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
                     match UnixStream::connect(path) {
-                        Ok(s) => return Ok(Syslog::Stream(Mutex::new(s))),
+                        Ok(s) => {
+                            return s
+                                .set_nonblocking(true)
+                                .map(|()| Syslog::Stream(Mutex::new(s)))
+                        }
                         Err(e) => last = e,
                     }
                 }
