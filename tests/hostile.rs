@@ -627,3 +627,45 @@ fn the_metadata_flow_closes_inherited_descriptors() {
     assert_eq!(code(&o), Some(0), "{}", show(&o));
     assert!(!stdout(&o).contains("pdh-leak-marker"), "{}", show(&o));
 }
+
+#[test]
+fn keep_fds_hands_the_inherited_descriptors_on() {
+    let marker = format!("/tmp/pdh-keep-marker-{}", std::process::id());
+    std::fs::write(&marker, "").expect("marker");
+    let mut b = metadata_bundle(
+        "fdkeep",
+        serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"], "pidone:keep_fds": true}),
+    );
+    b.preserve_fds = 1;
+    let mut cmd = b.command();
+    let f = std::fs::File::open(&marker).expect("marker");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: dup2 in the child before exec; the descriptor is open.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = run(cmd, DEADLINE);
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert!(stdout(&o).contains("pdh-keep-marker"), "{}", show(&o));
+}
+
+#[test]
+fn no_new_privileges_on_request_only() {
+    for (doc_value, want) in [(None, "NoNewPrivs:\t0"), (Some(true), "NoNewPrivs:\t1")] {
+        let mut doc = serde_json::json!({"Cmd": ["grep", "NoNewPrivs", "/proc/self/status"]});
+        if let Some(v) = doc_value {
+            doc["pidone:no_new_privileges"] = v.into();
+        }
+        let mut b = metadata_bundle("nnp", doc);
+        b.config["process"]["noNewPrivileges"] = false.into();
+        let o = b.run();
+        assert_eq!(code(&o), Some(0), "{}", show(&o));
+        assert_eq!(stdout(&o).trim(), want, "{}", show(&o));
+    }
+}
