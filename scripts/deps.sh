@@ -26,6 +26,13 @@ test)
 	want mkfs.ext4 e2fsprogs
 	want debugfs e2fsprogs
 	want depmod kmod
+	# Docker Engine and containerd for tests/docker.rs, which runs its own
+	# private daemons; a newer docker client earlier in PATH is fine (it
+	# negotiates the daemon's API version).
+	want dockerd docker.io
+	want containerd containerd
+	want ctr containerd
+	want jq jq
 	;;
 bench)
 	want tini-static tini
@@ -51,8 +58,20 @@ if [ -n "$need_pkgs" ]; then
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
+	# Packages with a daemon (docker.io, containerd) would start the host's
+	# own on install, with its bridge and firewall rules; the tests start
+	# private ones, so service starts are refused while installing.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+	fi
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+	apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null || {
+		[ -z "$policy" ] || rm -f "$policy"
+		exit 1
+	}
+	[ -z "$policy" ] || rm -f "$policy"
 fi
 
 if [ -x scripts/kernel.sh ]; then

@@ -1313,3 +1313,157 @@ fn runc_console_flag_gives_the_command_a_controlling_terminal() {
         tty
     );
 }
+
+// ------------------------------------------------------- README recipes
+
+/// A README recipe with this host's paths: the binary from `make`, `alpine`
+/// as the test's root file system, the containers.conf file the test uses.
+fn localize(recipe: &str, rootfs: &Rootfs, conf: &std::path::Path) -> String {
+    recipe
+        .replace("/usr/local/bin/pidone", &pidone().display().to_string())
+        .replace(
+            " alpine ",
+            &format!(" --rootfs {} ", rootfs.root().display()),
+        )
+        .replace(
+            "/etc/containers/containers.conf",
+            &conf.display().to_string(),
+        )
+}
+
+/// What this host needs under `[containers]` (the README's notes): no
+/// rlimits (raising them is not permitted) and no network (none to give).
+const HOST_CONTAINERS: &str = "default_ulimits = []\nnetns = \"none\"\n";
+const HOST_ENGINE: &str =
+    "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n";
+
+/// `sh -c SCRIPT` with podman configured by environment only (the
+/// test's containers.conf and storage), so the recipe's own command line
+/// is what runs.
+fn podman_sh(p: &Podman, script: &str) -> Output {
+    let storage = p.dir.join("storage.conf");
+    std::fs::write(
+        &storage,
+        format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/s\"\nrunroot = \"{0}/r\"\n",
+            p.dir.display()
+        ),
+    )
+    .expect("storage.conf");
+    let mut c = Command::new("sh");
+    c.args(["-c", script])
+        .env("CONTAINERS_CONF", p.dir.join("containers.conf"))
+        .env("CONTAINERS_STORAGE_CONF", storage);
+    run(c, DEADLINE)
+}
+
+#[test]
+fn readme_podman_init_path_recipe_runs_as_written() {
+    let p = Podman::new("rec-i");
+    let conf = p.dir.join("containers.conf");
+    std::fs::write(
+        &conf,
+        format!("[containers]\n{}\n{}", HOST_CONTAINERS, HOST_ENGINE),
+    )
+    .expect("containers.conf");
+    let rootfs = Rootfs::new("precipe-i");
+    let recipe = localize(&readme_recipe("podman-init-path"), &rootfs, &conf);
+    let o = podman_sh(&p, &recipe);
+    assert_eq!(stdout(&o), "3\n", "{}\n{}", recipe, stderr(&o));
+}
+
+#[test]
+fn readme_podman_containers_conf_recipe_runs_as_written() {
+    let p = Podman::new("rec-c");
+    let conf = p.dir.join("containers.conf");
+    std::fs::write(&conf, HOST_ENGINE).expect("containers.conf");
+    let rootfs = Rootfs::new("precipe-c");
+    let recipe = localize(&readme_recipe("podman-containers-conf"), &rootfs, &conf);
+    let (write, run_lines) = recipe
+        .split_once("\nTOML\n")
+        .expect("the recipe ends its file with a TOML line");
+    let o = podman_sh(&p, &format!("{}\nTOML\n", write));
+    assert!(o.status.success(), "{}: {}", write, stderr(&o));
+    // The host's keys go into the [containers] table the recipe opened.
+    let mut text = std::fs::read_to_string(&conf).expect("conf");
+    text.push_str(HOST_CONTAINERS);
+    std::fs::write(&conf, text).expect("conf");
+    let o = podman_sh(&p, run_lines);
+    assert_eq!(stdout(&o), "3\n", "{}\n{}", run_lines, stderr(&o));
+    // And the init it ran was pidone.
+    let o = podman_sh(
+        &p,
+        &localize(
+            "podman run --rm --init alpine /run/podman-init --version",
+            &rootfs,
+            &conf,
+        ),
+    );
+    assert!(
+        stdout(&o).starts_with("pidone version "),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn readme_runc_recipe_runs_as_written() {
+    require("runc", "runc");
+    require("jq", "jq");
+    require_root();
+    // The recipe's bundle/rootfs, with a root file system unpacked in it.
+    let rootfs = Rootfs::new("rrecipe");
+    let cwd = Scratch::new("pdk-runc-recipe");
+    // Moved, not linked: runc refuses a rootfs path through a symlink.
+    std::fs::rename(&rootfs.scratch.0, cwd.path("bundle")).expect("move the bundle");
+    let id = tag("demo");
+    let recipe = readme_recipe("runc")
+        .replace("/usr/local/bin/pidone", &pidone().display().to_string())
+        .replace("pidone-demo", &id);
+    let mut c = Command::new("sh");
+    c.args(["-c", &recipe]).current_dir(&cwd.0);
+    let o = run(c, DEADLINE);
+    let _ = sh(&format!("runc delete --force {} 2>/dev/null", id));
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "hello\n"),
+        "{}\n{}",
+        recipe,
+        stderr(&o)
+    );
+}
+
+#[test]
+fn readme_dockerinit_link_recipe_runs_as_written() {
+    require_root();
+    require("unshare", "util-linux");
+    let s = Scratch::new("pdk-link-recipe");
+    let recipe = readme_recipe("dockerinit-link")
+        .replace("/usr/local/bin/pidone", &pidone().display().to_string())
+        .replace("/tmp/", &format!("{}/", s.0.display()));
+    // From a shell, as written; in pid and UTS namespaces of its own all
+    // the same, as pidone is given no container here.
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--uts",
+        "--kill-child",
+        "sh",
+        "-c",
+        &recipe,
+    ]);
+    let o = run(c, DEADLINE);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "hi\n"),
+        "{}\n{}",
+        recipe,
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("newer-flag"), "{}", stderr(&o));
+    let log = std::fs::read_to_string(s.path("pidone.log")).unwrap_or_default();
+    assert!(log.contains("newer-flag"), "the log: {}", log);
+}

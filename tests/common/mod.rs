@@ -390,3 +390,18 @@ pub fn read_pty(
     let status = child.wait().expect("wait");
     (status, String::from_utf8_lossy(&out).replace("\r\n", "\n"))
 }
+
+/// The README recipe named NAME: the fenced block after
+/// `<!-- recipe: NAME -->`.
+pub fn readme_recipe(name: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let marker = format!("<!-- recipe: {} -->", name);
+    let after = readme
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("README.md has no {}", marker))
+        .1;
+    let block = after.split_once("```").expect("a code block").1;
+    let body = block.split_once('\n').expect("fence line").1;
+    body.split_once("```").expect("closing fence").0.to_string()
+}
