@@ -239,6 +239,11 @@ fn static_config(
 /// must accept (RFC 791). A server's 68 would break the next start.
 const MIN_LEASE_MTU: u16 = 576;
 
+/// The lease's MTU, unless it is below the minimum.
+fn usable_mtu(lease: &Lease) -> Option<u16> {
+    lease.mtu.filter(|&m| m >= MIN_LEASE_MTU)
+}
+
 /// Why a lease cannot be used: it would leave the link without the
 /// address pidone is using (none usable, or one that expires at once).
 fn unusable(lease: &Lease) -> Option<&'static str> {
@@ -305,7 +310,8 @@ fn dhcp(
         );
         return Ok(None);
     }
-    if let Some(mtu) = lease.mtu.filter(|&m| m < MIN_LEASE_MTU) {
+    let lease_mtu = usable_mtu(&lease);
+    if let (Some(mtu), None) = (lease.mtu, lease_mtu) {
         log::warn!(
             "nic {}: dhcp: ignoring the lease's mtu {} (below {})",
             label,
@@ -313,7 +319,6 @@ fn dhcp(
             MIN_LEASE_MTU
         );
     }
-    let lease_mtu = lease.mtu.filter(|&m| m >= MIN_LEASE_MTU);
     if let (None, Some(mtu)) = (nic.mtu, lease_mtu) {
         match nl.call(netlink::set_link(index, false, Some(u32::from(mtu)))) {
             Ok(()) => log::info!("nic {}: mtu {} (dhcp)", label, mtu),
@@ -569,6 +574,15 @@ mod tests {
         l.addr = "10.0.0.2".parse().unwrap();
         l.lease_time = Some(0);
         assert_eq!(unusable(&l), Some("it expires at once"));
+        for (mtu, usable) in [
+            (68, None),
+            (575, None),
+            (576, Some(576)),
+            (1500, Some(1500)),
+        ] {
+            l.mtu = Some(mtu);
+            assert_eq!(usable_mtu(&l), usable, "{}", mtu);
+        }
     }
 
     fn c(s: &str) -> Cidr {
