@@ -82,7 +82,8 @@ pub fn is_zombie(pid: i32) -> bool {
 
 /// The mount table.
 pub fn mounts() -> Option<String> {
-    std::fs::read_to_string("/proc/mounts").ok()
+    let b = crate::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
+    String::from_utf8(b).ok()
 }
 
 /// File systems with nothing to lose at power-off (memory-backed or
