@@ -41,6 +41,8 @@ pub struct Launch {
     pub cwd: Option<CString>,
     pub stdio: Option<Stdio>,
     pub new_session: bool,
+    /// Stay in pidone's process group (no setpgid, no tcsetpgrp).
+    pub keep_group: bool,
     pub drop_caps: Option<Vec<u32>>,
     pub close_fds: bool,
     pub no_new_privs: bool,

@@ -48,6 +48,8 @@ pub struct Plan {
     /// Time the rest of the processes get between SIGTERM and SIGKILL once
     /// the command has ended. Zero exits at once, like tini.
     pub grace: Duration,
+    /// How pidone ends when it is not PID 1 of a namespace.
+    pub end: End,
     /// `-s`: become a child subreaper even when it is not needed.
     pub subreaper: bool,
     /// `-p SIG`: parent-death signal for pidone itself.
@@ -237,6 +239,28 @@ pub struct Signals {
     pub new_session: bool,
     /// `-r FROM:TO`; TO = 0 drops the signal.
     pub rewrite: Vec<(i32, i32)>,
+    /// After forwarding SIGTSTP/SIGTTIN/SIGTTOU, stop pidone itself too, so
+    /// the shell that started it sees the job stopped (dumb-init). Never as
+    /// PID 1 of a namespace, which the kernel does not let stop itself.
+    pub job_control: bool,
+    /// Leave the command in pidone's own process group: no group of its
+    /// own, no terminal hand-over (dumb-init `-c`, "completely transparent").
+    pub keep_group: bool,
+}
+
+/// What pidone does about the other processes when it is not PID 1 of a
+/// namespace. As PID 1 the grace period always applies: the kernel kills
+/// whatever is left when PID 1 exits, so a chance to clean up first only
+/// helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// A subreaper; once the command has ended, every descendant gets
+    /// SIGTERM, the grace period, then SIGKILL.
+    Grace,
+    /// As dumb-init: no subreaper; once the command has ended, one SIGTERM
+    /// (after rewrites) to its process group in setsid mode, to no one
+    /// with `-c`, and exit at once.
+    DumbInit,
 }
 
 impl Signals {
@@ -348,8 +372,11 @@ impl Plan {
                 } else {
                     Vec::new()
                 },
+                job_control: dumb,
+                keep_group: false,
             },
             grace: DEFAULT_GRACE,
+            end: if dumb { End::DumbInit } else { End::Grace },
             subreaper: false,
             pdeathsig: None,
             warn_reap: false,

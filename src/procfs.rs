@@ -43,16 +43,35 @@ pub fn ancestors() -> Vec<i32> {
     out
 }
 
-/// Every process with its parent: (pid, ppid).
-pub fn parents() -> Vec<(i32, i32)> {
+/// One process of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The state letter: `T` is stopped by a signal.
+    pub state: char,
+}
+
+/// Every process with its parent and state.
+pub fn table() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| {
         let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        Some((pid, parent_of(&stat(pid)?)?))
+        let text = stat(pid)?;
+        Some(Proc {
+            pid,
+            ppid: parent_of(&text)?,
+            state: state_of(&text)?,
+        })
     })
     .collect()
+}
+
+/// Every process with its parent: (pid, ppid).
+pub fn parents() -> Vec<(i32, i32)> {
+    table().into_iter().map(|p| (p.pid, p.ppid)).collect()
 }
 
 /// The children of `parent`.
@@ -63,16 +82,27 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Every descendant of `root`, from the parent links.
-pub fn descendants(root: i32) -> Vec<i32> {
-    let links = parents();
-    let mut found = vec![root];
+/// Every descendant of `root` in `all`, from the parent links.
+pub fn descendants(root: i32, all: &[Proc]) -> Vec<Proc> {
+    let mut found: Vec<Proc> = Vec::new();
+    let mut parents = vec![root];
     let mut i = 0;
-    while let Some(&p) = found.get(i) {
-        found.extend(links.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+    while let Some(&p) = parents.get(i) {
+        for c in all.iter().filter(|c| c.ppid == p) {
+            parents.push(c.pid);
+            found.push(*c);
+        }
         i += 1;
     }
-    found.into_iter().skip(1).collect()
+    found
+}
+
+/// Whether this /proc is the one of pidone's own pid namespace: another's
+/// numbers would name other processes here.
+pub fn is_own() -> bool {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .is_some_and(|p| p.to_str() == Some(&std::process::id().to_string()))
 }
 
 /// A zombie: exited, not yet reaped by its parent.
@@ -163,8 +193,21 @@ mod tests {
     }
 
     #[test]
+    fn descendants_follow_parent_links() {
+        let p = |pid, ppid| Proc {
+            pid,
+            ppid,
+            state: 'S',
+        };
+        let all = [p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
+        let d: Vec<i32> = descendants(2, &all).iter().map(|p| p.pid).collect();
+        assert_eq!(d, [5, 3, 6]);
+    }
+
+    #[test]
     fn state_from_stat() {
         assert_eq!(state_of("12 (a) b) Z 7"), Some('Z'));
+        assert_eq!(state_of("12 (x) T 1 1"), Some('T'));
         assert_eq!(state_of("garbage"), None);
     }
 

@@ -251,7 +251,7 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
             if libc::setsid() < 0 {
                 return (Step::Session, errno());
             }
-        } else {
+        } else if !launch.keep_group {
             libc::setpgid(0, 0);
         }
         if let Some(io) = &launch.stdio {
@@ -270,7 +270,7 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
                 libc::ioctl(0, libc::TIOCSCTTY, 0);
             }
         }
-        if !launch.new_session && libc::isatty(0) == 1 {
+        if !launch.new_session && !launch.keep_group && libc::isatty(0) == 1 {
             // The command's group becomes the terminal's foreground group;
             // SIGTTOU is still blocked here, so this cannot stop us.
             libc::tcsetpgrp(0, libc::getpid());

@@ -5,12 +5,13 @@
 //! the command's status.
 //!
 //! When the command ends, the rest of the processes get SIGTERM, a grace
-//! period while pidone reaps them, then SIGKILL.
+//! period while pidone reaps them, then SIGKILL; not PID 1 and called as
+//! dumb-init, pidone ends as dumb-init does instead (`End::DumbInit`).
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::launch::Launch;
-use crate::plan::{Plan, Restart, Target};
+use crate::plan::{End, Plan, Restart, Target};
 use crate::procfs;
 use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
@@ -32,6 +33,9 @@ struct Supervisor<'a> {
     pid1: bool,
     /// The command being supervised, while it runs.
     child: Option<i32>,
+    /// The last command started, also once it has ended: its process group
+    /// is what dumb-init signals at the end.
+    last_child: Option<i32>,
     /// SIGTERM or SIGINT came: no more restarts.
     stopping: bool,
 }
@@ -46,6 +50,7 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         inherited,
         pid1: std::process::id() == 1,
         child: None,
+        last_child: None,
         stopping: false,
     };
     let code = if plan.pause {
@@ -109,6 +114,7 @@ impl Supervisor<'_> {
             }
         };
         self.child = Some(pid);
+        self.last_child = Some(pid);
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
         log::info!("started pid {}", pid);
@@ -167,14 +173,36 @@ impl Supervisor<'_> {
     /// Reap every process that has exited. Returns the command's exit if it
     /// was among them, and whether any child is left.
     fn reap(&mut self) -> (Option<Exit>, bool) {
+        self.reap_and_wake(&[])
+    }
+
+    /// `reap`, and SIGCONT to any child of `termed` (they had their SIGTERM)
+    /// that has stopped: one caught stopping just as the SIGTERM went out
+    /// is still woken, since waitpid reports each stop once.
+    fn reap_and_wake(&mut self, termed: &[i32]) -> (Option<Exit>, bool) {
+        let flags = if termed.is_empty() {
+            libc::WNOHANG
+        } else {
+            libc::WNOHANG | libc::WUNTRACED
+        };
         let mut main = None;
         loop {
             let mut status = 0;
             // SAFETY: status is a valid out-pointer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
             if pid <= 0 {
                 // 0: children remain, none exited; -1: ECHILD, none left.
                 return (main, pid == 0);
+            }
+            if libc::WIFSTOPPED(status) {
+                if termed.contains(&pid) {
+                    log::debug!("pid {} stopped: sending SIGCONT", pid);
+                    // SAFETY: kill with plain integers.
+                    unsafe {
+                        libc::kill(pid, libc::SIGCONT);
+                    }
+                }
+                continue;
             }
             let exit = Exit::from_status(status);
             if Some(pid) == self.child {
@@ -195,24 +223,72 @@ impl Supervisor<'_> {
             self.stopping = true;
         }
         let Some(child) = self.child else { return };
-        let Some(to) = self.plan.signals.rewritten(sig) else {
-            log::debug!("dropped {}", signals::name(sig));
+        match self.plan.signals.rewritten(sig) {
+            None => log::debug!("dropped {}", signals::name(sig)),
+            Some(to) => {
+                let target = match self.plan.signals.target {
+                    Target::Child => child,
+                    Target::Group => -child,
+                };
+                log::debug!("forwarding {} to {}", signals::name(to), target);
+                // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
+                unsafe {
+                    libc::kill(target, to);
+                }
+            }
+        }
+        // Whatever the rewrite made of it, dropped included (as dumb-init).
+        if self.plan.signals.job_control
+            && matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+        {
+            self.suspend();
+        }
+    }
+
+    /// dumb-init's job control: pidone stops too, so the shell that started
+    /// it sees the job stopped. The SIGCONT that resumes pidone waits,
+    /// blocked, and is then forwarded like any other signal.
+    fn suspend(&self) {
+        if self.pid1 {
+            // The kernel ignores SIGSTOP sent to a namespace's PID 1 from
+            // inside; only the command is stopped.
+            log::debug!("PID 1 of a namespace does not stop itself");
+            return;
+        }
+        log::debug!("stopping pidone too (job control)");
+        // SAFETY: kill with plain integers, on ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+    }
+
+    /// Not PID 1, as dumb-init: one SIGTERM (after rewrites) to the
+    /// command's process group in setsid mode, to no one with `-c`; then
+    /// exit at once and leave whatever is left running.
+    fn end_like_dumb_init(&self) {
+        let Some(group) = self.last_child.filter(|_| self.plan.signals.new_session) else {
+            log::debug!("as dumb-init with -c: the rest is left alone");
             return;
         };
-        let target = match self.plan.signals.target {
-            Target::Child => child,
-            Target::Group => -child,
-        };
-        log::debug!("forwarding {} to {}", signals::name(to), target);
-        // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
-        unsafe {
-            libc::kill(target, to);
+        match self.plan.signals.rewritten(libc::SIGTERM) {
+            Some(sig) => {
+                log::info!("sending {} to process group {}", signals::name(sig), group);
+                // SAFETY: kill with plain integers; ESRCH (nobody left) is fine.
+                unsafe {
+                    libc::kill(-group, sig);
+                }
+            }
+            None => log::debug!("SIGTERM is dropped: the rest is left alone"),
         }
     }
 
     /// SIGTERM to everything left, a grace period while reaping, then
     /// SIGKILL. What none of tini, dumb-init and catatonit does.
     fn shutdown_rest(&mut self) {
+        if !self.pid1 && self.plan.end == End::DumbInit {
+            self.end_like_dumb_init();
+            return;
+        }
         if !self.reap().1 {
             return;
         }
@@ -220,6 +296,8 @@ impl Supervisor<'_> {
             log::debug!("grace 0: leaving the rest to the kernel");
             return;
         }
+        // Those that got the SIGTERM, so may get a SIGCONT after it.
+        let mut termed = Vec::new();
         match self.plan.signals.rewritten(libc::SIGTERM) {
             Some(sig) => {
                 log::info!(
@@ -227,10 +305,10 @@ impl Supervisor<'_> {
                     signals::name(sig),
                     self.plan.grace.as_millis()
                 );
-                self.signal_rest(sig);
-                // A stopped process would sit on the signal until SIGKILL.
+                let reached = self.signal_rest(sig);
                 if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
-                    self.signal_rest(libc::SIGCONT);
+                    self.continue_stopped(&reached);
+                    termed = reached;
                 }
             }
             None => log::info!(
@@ -238,21 +316,22 @@ impl Supervisor<'_> {
                 self.plan.grace.as_millis()
             ),
         }
-        if self.wait_for_rest(self.plan.grace) {
+        if self.wait_for_rest(self.plan.grace, &termed) {
             return;
         }
         log::warn!("processes still running after the grace period; sending SIGKILL");
         self.signal_rest(libc::SIGKILL);
-        if !self.wait_for_rest(KILL_WAIT) {
+        if !self.wait_for_rest(KILL_WAIT, &[]) {
             log::warn!("some processes did not go after SIGKILL");
         }
     }
 
     /// Reap until no child is left (true) or the time is up (false).
-    fn wait_for_rest(&mut self, limit: Duration) -> bool {
+    /// Stopped children among `termed` are woken as they are found.
+    fn wait_for_rest(&mut self, limit: Duration, termed: &[i32]) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if !self.reap().1 {
+            if !self.reap_and_wake(termed).1 {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -260,7 +339,7 @@ impl Supervisor<'_> {
                 return false;
             }
             match signals::wait(ALL, Some(left)) {
-                None => return !self.reap().1,
+                None => return !self.reap_and_wake(termed).1,
                 Some(i) if i.si_signo == libc::SIGCHLD || signals::self_inflicted(&i) => {}
                 Some(i) => {
                     let sig = i.si_signo;
@@ -273,21 +352,56 @@ impl Supervisor<'_> {
     }
 
     /// Signal every other process: as PID 1 the whole namespace, else every
-    /// descendant of pidone.
-    fn signal_rest(&self, sig: i32) {
+    /// descendant of pidone. Returns the pids it surely reached (as PID 1,
+    /// those listed just before).
+    fn signal_rest(&self, sig: i32) -> Vec<i32> {
+        let rest: Vec<i32> = self.rest().iter().map(|p| p.pid).collect();
         if self.pid1 {
             // SAFETY: kill(-1) spares the caller.
             unsafe {
                 libc::kill(-1, sig);
             }
-            return;
+            return rest;
         }
-        for pid in procfs::descendants(std::process::id() as i32) {
+        for &pid in &rest {
             // SAFETY: as above.
             unsafe {
                 libc::kill(pid, sig);
             }
         }
+        rest
+    }
+
+    /// SIGCONT to those of `termed` (they had their SIGTERM) that are
+    /// stopped: they could not act on it before SIGKILL otherwise. The
+    /// others get none, so no process sees a SIGCONT before its SIGTERM.
+    fn continue_stopped(&self, termed: &[i32]) {
+        let rest = self.rest();
+        let stopped = rest
+            .iter()
+            .filter(|p| p.state == 'T' && termed.contains(&p.pid));
+        for p in stopped {
+            log::debug!("pid {} is stopped: sending SIGCONT", p.pid);
+            // SAFETY: kill with plain integers.
+            unsafe {
+                libc::kill(p.pid, libc::SIGCONT);
+            }
+        }
+    }
+
+    /// The other processes, read from /proc now: as PID 1 every one in the
+    /// namespace, else pidone's descendants.
+    fn rest(&self) -> Vec<procfs::Proc> {
+        if !procfs::is_own() {
+            log::debug!("/proc is not this pid namespace's: no process list");
+            return Vec::new();
+        }
+        let me = std::process::id() as i32;
+        let all = procfs::table();
+        if self.pid1 {
+            return all.into_iter().filter(|p| p.pid != me).collect();
+        }
+        procfs::descendants(me, &all)
     }
 }
 

@@ -317,6 +317,9 @@ fn request(
         if plan.signals.rewrite.starts_with(&defaults) {
             plan.signals.rewrite.drain(..defaults.len());
         }
+        // And the command stays in dumb-init's process group, so a
+        // shell's job control (Ctrl-Z, fg) reaches both.
+        plan.signals.keep_group = true;
     }
     if plan.pause {
         if !command.is_empty() {
@@ -502,6 +505,8 @@ mod tests {
         };
         assert!(p.signals.new_session);
         assert_eq!(p.signals.target, Target::Group);
+        assert!(p.signals.job_control && !p.signals.keep_group);
+        assert_eq!(p.end, crate::plan::End::DumbInit);
         let p = match parse(
             Personality::DumbInit,
             &os(&["x"]),
@@ -512,6 +517,10 @@ mod tests {
         };
         assert!(!p.signals.new_session);
         assert_eq!(p.signals.target, Target::Child);
+        // -c: still job control and dumb-init's end; the command stays in
+        // pidone's process group.
+        assert!(p.signals.job_control && p.signals.keep_group);
+        assert_eq!(p.end, crate::plan::End::DumbInit);
         // No setsid: TSTP/TTIN/TTOU go as they are (dumb-init -c), but a
         // rewrite the caller gave stays.
         assert!(p.signals.rewrite.is_empty());
@@ -525,6 +534,10 @@ mod tests {
         };
         assert_eq!(p.signals.rewritten(libc::SIGTSTP), Some(libc::SIGUSR1));
         assert_eq!(p.signals.rewritten(libc::SIGTTIN), Some(libc::SIGTTIN));
+        // Under any other name: none of it.
+        let p = plan(&["-c", "x"]);
+        assert!(!p.signals.job_control && !p.signals.keep_group);
+        assert_eq!(p.end, crate::plan::End::Grace);
     }
 
     #[test]

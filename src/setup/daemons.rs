@@ -90,6 +90,7 @@ fn start_one(
             controlling_tty: false,
         }),
         new_session: true,
+        keep_group: false,
         drop_caps: None,
         close_fds: true,
         no_new_privs: false,

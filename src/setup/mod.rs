@@ -73,6 +73,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         cwd,
         stdio,
         new_session: plan.signals.new_session || plan.console.as_ref().is_some_and(|c| c.tty),
+        keep_group: plan.signals.keep_group,
         drop_caps: plan.drop_caps.clone(),
         close_fds: plan.close_fds,
         no_new_privs: plan.no_new_privs,

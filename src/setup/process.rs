@@ -1,11 +1,13 @@
 //! Process-wide settings, before anything is started: a subreaper when
-//! not PID 1 (so orphans come to pidone even nested), the parent-death
+//! not PID 1 (so orphans come to pidone even nested; not as dumb-init,
+//! which leaves them to whoever reaps for its parent), the parent-death
 //! signal, and for a machine Ctrl-Alt-Del as a signal.
 
-use crate::plan::Plan;
+use crate::plan::{End, Plan};
 
 pub fn become_reaper(plan: &Plan) {
-    if std::process::id() != 1 || plan.subreaper {
+    let nested = std::process::id() != 1 && plan.end == End::Grace;
+    if nested || plan.subreaper {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
             log::warn!(
