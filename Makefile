@@ -3,6 +3,7 @@
 #   make run      build + a short demo as PID 1 of a new pid namespace
 #   make test     install what the tests need (Debian packages), then run them
 #   make bench    compare with tini, dumb-init and catatonit in one run
+#   make fuzz     every parser's cargo-fuzz target, FUZZ_S seconds each (default 60)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -10,7 +11,7 @@ MUSL    := x86_64-unknown-linux-musl
 CARGO   ?= cargo
 BIN     := target/pidone
 
-.PHONY: all build run test deps bench install clean lint
+.PHONY: all build run test deps bench install clean lint fuzz
 
 all: build
 
@@ -54,6 +55,11 @@ test: deps build lint
 bench: build
 	@sh scripts/deps.sh bench
 	@for s in bench/*.sh; do echo "make: $$s" >&2; sh $$s $(BIN) || exit 1; done
+
+# One line per target (`fuzz: NAME runs=N crashes=K`); non-zero on a crash,
+# whose input is kept in tests/fixtures/fuzz/NAME/ for tests/fuzz_replay.rs.
+fuzz:
+	@sh scripts/fuzz.sh
 
 # Lint: fmt, clippy, and the module graph (scripts/imports.sh: no import
 # cycle, dialects never import each other).

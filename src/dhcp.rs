@@ -76,11 +76,9 @@ pub fn build(
     requested: Option<(Ipv4Addr, Option<Ipv4Addr>)>,
 ) -> Vec<u8> {
     let mut m = vec![0u8; 236];
-    m[0] = BOOTREQUEST;
-    m[1] = 1; // Ethernet
-    m[2] = 6;
-    m[4..8].copy_from_slice(&xid.to_be_bytes());
-    m[28..34].copy_from_slice(mac);
+    put(&mut m, 0, &[BOOTREQUEST, 1, 6]); // op, Ethernet, address length
+    put(&mut m, 4, &xid.to_be_bytes());
+    put(&mut m, 28, mac);
     m.extend_from_slice(&COOKIE);
     let mut opt = |code: u8, data: &[u8]| {
         m.push(code);
@@ -184,13 +182,15 @@ pub fn parse(m: &[u8], xid: u32, mac: &[u8; 6]) -> Option<Reply> {
             OPT_MTU => {
                 lease.mtu = d
                     .get(..2)
-                    .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                    .and_then(|b| b.try_into().ok())
+                    .map(u16::from_be_bytes)
                     .filter(|&v| v >= 68)
             }
             OPT_LEASE => {
                 lease.lease_time = d
                     .get(..4)
-                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
             }
             OPT_SERVER_ID => lease.server = ipv4(d),
             OPT_RAPID_COMMIT => rapid = true,
@@ -238,7 +238,9 @@ fn classless_routes(mut d: &[u8]) -> Option<Vec<(Ipv4Addr, u8, Ipv4Addr)>> {
 
 fn checksum(data: &[u8], mut sum: u32) -> u16 {
     for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        let hi = c.first().copied().unwrap_or(0);
+        let lo = c.get(1).copied().unwrap_or(0);
+        sum += u32::from(u16::from_be_bytes([hi, lo]));
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -256,7 +258,7 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     p.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]); // id, frag, ttl, UDP, csum
     p.extend_from_slice(&[0, 0, 0, 0, 255, 255, 255, 255]);
     let ip_sum = checksum(&p, 0);
-    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    put(&mut p, 10, &ip_sum.to_be_bytes());
     p.extend_from_slice(&CLIENT_PORT.to_be_bytes());
     p.extend_from_slice(&SERVER_PORT.to_be_bytes());
     p.extend_from_slice(&(udp_len as u16).to_be_bytes());
@@ -264,12 +266,20 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     p.extend_from_slice(payload);
     // Pseudo-header: source, destination, protocol, UDP length.
     let pseudo = 0xffff + 0xffff + 17 + udp_len as u32;
-    let mut udp_sum = checksum(&p[20..], pseudo);
+    let mut udp_sum = checksum(p.get(20..).unwrap_or_default(), pseudo);
     if udp_sum == 0 {
         udp_sum = 0xffff;
     }
-    p[26..28].copy_from_slice(&udp_sum.to_be_bytes());
+    put(&mut p, 26, &udp_sum.to_be_bytes());
     p
+}
+
+/// Copy `data` into `buf` at `at` (buffers built here are long enough;
+/// a short one is left as it is rather than a panic).
+fn put(buf: &mut [u8], at: usize, data: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..at + data.len()) {
+        dst.copy_from_slice(data);
+    }
 }
 
 /// The UDP payload of an IPv4 packet sent to port 68; None otherwise.

@@ -45,6 +45,7 @@ pub struct Launch {
     pub keep_group: bool,
     pub drop_caps: Option<Vec<u32>>,
     pub close_fds: bool,
+    pub no_new_privs: bool,
 }
 
 /// A C string for the launch; a NUL byte inside is an error of `stage`.

@@ -2,9 +2,8 @@
 //! `pidone: LEVEL message`, every decision in a timestamped file, and
 //! optionally syslog. Never log environment values, only names.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
+use crate::files;
 use crate::plan::LogPlan;
 
 /// Rotate the log file when it is over this size at start.
@@ -47,10 +47,14 @@ impl Log for Logger {
 
     fn log(&self, record: &Record) {
         let level = record.level();
+        // Messages quote arguments, names and documents: a control
+        // character there must not start a forged line of its own.
+        let raw = record.args().to_string();
+        let text = escape(&raw);
         if level <= self.stderr_level {
             // One write per line so lines from pidone and the command do
             // not interleave mid-line.
-            let line = format!("pidone: {} {}\n", level_name(record), record.args());
+            let line = format!("pidone: {} {}\n", level_name(record), text);
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
         if level <= self.file_level {
@@ -59,17 +63,43 @@ impl Log for Logger {
                     "{} {} {}\n",
                     timestamp(SystemTime::now()),
                     level_name(record),
-                    record.args()
+                    text
                 );
                 let _ = f.write_all(line.as_bytes());
             }
             if let Some(s) = &self.syslog {
-                s.send(level, record.args());
+                s.send(level, &text);
             }
         }
     }
 
     fn flush(&self) {}
+}
+
+/// Control characters (`\n`, `\r`, ESC, ...) written as escapes: `\n`,
+/// `\r`, `\t`, else `\u{1b}`. Everything else is kept as it is.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// One line on stderr, for the usage error before any logging is set up;
+/// a write that fails (a full or closed stderr) is ignored.
+pub fn stderr_line(text: &str) {
+    let line = format!("pidone: {}\n", escape(text));
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn filter(verbosity: u8) -> LevelFilter {
@@ -84,26 +114,16 @@ fn filter(verbosity: u8) -> LevelFilter {
 /// Open the log file: its directory created, mode 0600, appended,
 /// close-on-exec, rotated once when too big.
 fn open_file(path: &Path, rotate: bool) -> std::io::Result<File> {
+    // Inside the root: no link followed, never a FIFO (see files).
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir)?;
+            files::create_dirs(dir, None)?;
         }
     }
     if rotate {
-        if let Ok(meta) = fs::metadata(path) {
-            if meta.len() > ROTATE_AT {
-                let mut old = path.as_os_str().to_owned();
-                old.push(".1");
-                fs::rename(path, old)?;
-            }
-        }
+        files::rotate(path, ".1", ROTATE_AT)?;
     }
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
+    files::open_append(path, 0o600)
 }
 
 /// Install the logger. Failing to open the log file or syslog is a
@@ -174,10 +194,16 @@ impl Syslog {
         for path in SYSLOG_SOCKETS {
             let dgram = UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s));
             match dgram {
-                Ok(s) => return Ok(Syslog::Datagram(s)),
+                // Non-blocking: a syslog daemon that stops reading costs
+                // records, never a PID 1 stuck in send().
+                Ok(s) => return s.set_nonblocking(true).map(|()| Syslog::Datagram(s)),
                 Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
                     match UnixStream::connect(path) {
-                        Ok(s) => return Ok(Syslog::Stream(Mutex::new(s))),
+                        Ok(s) => {
+                            return s
+                                .set_nonblocking(true)
+                                .map(|()| Syslog::Stream(Mutex::new(s)))
+                        }
                         Err(e) => last = e,
                     }
                 }
@@ -187,7 +213,7 @@ impl Syslog {
         Err(last)
     }
 
-    fn send(&self, level: Level, msg: &std::fmt::Arguments) {
+    fn send(&self, level: Level, msg: &str) {
         let severity = match level {
             Level::Error => 3,
             Level::Warn => 4,
@@ -269,7 +295,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// kernel, not on a quiet console): milestones to measure pidone's share
 /// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
-    if let Ok(mut f) = fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
         let _ = f.write_all(format!("<6>{}", text).as_bytes());
     }
 }
@@ -278,6 +304,15 @@ pub fn mark(text: &str) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("plain text"), "plain text");
+        assert_eq!(
+            escape("a\nb\rc\td\u{1b}[2Je\u{7f}"),
+            "a\\nb\\rc\\td\\u{1b}[2Je\\u{7f}"
+        );
+    }
 
     #[test]
     fn timestamps_are_utc_iso8601_with_millis() {

@@ -9,6 +9,20 @@
 //! command would then inherit; pidone must hand on exactly the signal
 //! dispositions it was given, so it takes over from the C `main`.
 #![cfg_attr(not(test), no_main)]
+// No panic path in production code, checked by the build: a PID 1 that
+// dies takes the container with it (tests may unwrap). Nothing prints
+// with print!/eprintln! either: a write to stderr that fails is ignored.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
 
 mod boot;
 mod caps;
@@ -81,7 +95,7 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         },
         Err(e) if e.code == error::EXIT_USAGE => {
             // A usage error: one line, before any logging is set up.
-            eprintln!("pidone: {}", e.message);
+            log::stderr_line(&e.message);
             return e.code;
         }
         Err(e) => {

@@ -111,8 +111,13 @@ impl Request {
     /// The finished message with its length and sequence number.
     pub fn bytes(&mut self, seq: u32) -> &[u8] {
         let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        // The header is written first, so both fields are there.
+        if let Some(h) = self.buf.get_mut(0..4) {
+            h.copy_from_slice(&len.to_ne_bytes());
+        }
+        if let Some(h) = self.buf.get_mut(8..12) {
+            h.copy_from_slice(&seq.to_ne_bytes());
+        }
         &self.buf
     }
 }
@@ -243,12 +248,15 @@ pub struct Message<'a> {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_ne_bytes([s[0], s[1]]))
+    b.get(at..at + 2)
+        .and_then(|s| s.try_into().ok())
+        .map(u16::from_ne_bytes)
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)
-        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_ne_bytes)
 }
 
 /// Split a received buffer into messages; stops at the first malformed one.

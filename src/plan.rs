@@ -63,8 +63,14 @@ pub struct Plan {
     pub status_file: Option<PathBuf>,
     /// Capabilities to drop from every set before the exec (classic Docker).
     pub drop_caps: Option<Vec<u32>>,
-    /// Close descriptors >= 3 before the exec (classic Docker).
+    /// Close descriptors >= 3 before the exec (classic Docker, the
+    /// metadata and machine flows).
     pub close_fds: bool,
+    /// Asked to keep them (`pidone:keep_fds`, `pidone.keep_fds=1`: socket
+    /// activation), which the metadata defaults respect.
+    pub keep_fds: bool,
+    /// `PR_SET_NO_NEW_PRIVS` for the command (off by default, as Docker).
+    pub no_new_privs: bool,
     /// Present when pidone is the init of a whole machine.
     pub machine: Option<Machine>,
     /// Things the parser noticed and skipped; logged once logging is up.
@@ -390,6 +396,8 @@ impl Plan {
             status_file: None,
             drop_caps: None,
             close_fds: false,
+            keep_fds: false,
+            no_new_privs: false,
             machine: None,
             warnings: Vec::new(),
             notes: Vec::new(),

@@ -19,7 +19,28 @@ pub fn state_of(stat: &str) -> Option<char> {
 }
 
 fn stat(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()
+    // Bounded and non-blocking: without procfs mounted, /proc is the
+    // image's own directory.
+    let path = format!("/proc/{}/stat", pid);
+    let b = crate::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
+    String::from_utf8(b).ok()
+}
+
+/// pidone's ancestors, parent first (none for a PID 1).
+pub fn ancestors() -> Vec<i32> {
+    let mut out = Vec::new();
+    // SAFETY: getppid has no preconditions.
+    let mut p = unsafe { libc::getppid() };
+    // Bounded: a pid namespace nests at most 32 deep, but the chain
+    // within one is not; 4096 is far past any real one.
+    while p > 0 && out.len() < 4096 && !out.contains(&p) {
+        out.push(p);
+        match stat(p).and_then(|s| parent_of(&s)) {
+            Some(pp) => p = pp,
+            None => break,
+        }
+    }
+    out
 }
 
 /// One process of the table.
@@ -91,7 +112,8 @@ pub fn is_zombie(pid: i32) -> bool {
 
 /// The mount table.
 pub fn mounts() -> Option<String> {
-    std::fs::read_to_string("/proc/mounts").ok()
+    let b = crate::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
+    String::from_utf8(b).ok()
 }
 
 /// File systems with nothing to lose at power-off (memory-backed or

@@ -298,6 +298,9 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
                 return (Step::Workdir, errno());
             }
         }
+        if launch.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return (Step::Caps, errno());
+        }
         if launch.close_fds {
             // Close-on-exec rather than close, so a failed exec can still
             // report on stderr through pidone.
@@ -339,19 +342,25 @@ fn listen_pid_entry(buf: &mut [u8; 32], pid: i32) -> *const u8 {
     let mut digits = [0u8; 12];
     let mut n = pid.unsigned_abs();
     let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
+    for d in digits.iter_mut() {
+        *d = b'0' + (n % 10) as u8;
         len += 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    buf[..NAME.len()].copy_from_slice(NAME);
-    for (i, d) in digits[..len].iter().rev().enumerate() {
-        buf[NAME.len() + i] = *d;
+    let mut out = buf.iter_mut();
+    for (c, o) in NAME
+        .iter()
+        .chain(digits.iter().take(len).rev())
+        .zip(out.by_ref())
+    {
+        *o = *c;
     }
-    buf[NAME.len() + len] = 0;
+    if let Some(o) = out.next() {
+        *o = 0;
+    }
     buf.as_ptr()
 }
 

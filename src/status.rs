@@ -50,7 +50,7 @@ pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, 
     });
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The log directory may be disabled or elsewhere.
-        let _ = std::fs::create_dir_all(dir);
+        let _ = files::create_dirs(dir, None);
     }
     if let Err(e) = files::write_atomically(path, format!("{}\n", doc).as_bytes(), 0o666) {
         log::warn!("cannot write {}: {}", path.display(), e);

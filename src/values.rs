@@ -337,32 +337,60 @@ pub fn user_spec(spec: &str) -> Result<UserSpec, Error> {
 pub fn env_var(entry: &OsStr) -> Option<EnvVar> {
     let b = entry.as_bytes();
     let eq = b.iter().position(|&c| c == b'=')?;
+    let (name, value) = (b.get(..eq)?, b.get(eq + 1..)?);
     (eq > 0).then(|| EnvVar {
-        name: OsStr::from_bytes(&b[..eq]).to_owned(),
-        value: OsStr::from_bytes(&b[eq + 1..]).to_owned(),
+        name: OsStr::from_bytes(name).to_owned(),
+        value: OsStr::from_bytes(value).to_owned(),
     })
 }
 
 /// The well-formed entries, in order; a warning naming each other one (by
 /// what precedes its first `=`, never the value).
-pub fn env_vars(entries: Vec<OsString>, warnings: &mut Vec<String>) -> Vec<EnvVar> {
+/// A bad entry is named by its place in `source` (from 1), never by its
+/// text: without an `=` it may well be a value (a secret).
+pub fn env_vars(entries: Vec<OsString>, source: &str, warnings: &mut Vec<String>) -> Vec<EnvVar> {
     entries
         .iter()
-        .filter_map(|entry| {
+        .enumerate()
+        .filter_map(|(i, entry)| {
             let var = env_var(entry);
             if var.is_none() {
                 warnings.push(format!(
-                    "stage=env: skipping environment entry {:?}: expected NAME=value",
-                    String::from_utf8_lossy(entry.as_bytes())
-                        .split('=')
-                        .next()
-                        .unwrap_or("")
+                    "stage=env: skipping {} entry {}: expected NAME=value",
+                    source,
+                    i + 1
                 ));
             }
             var
         })
         .collect()
 }
+
+// ---- names ---------------------------------------------------------------
+
+/// A host name as RFC 1123 has it: dot-separated labels of 1 to 63
+/// letters, digits and `-` (not first or last), at most `max` bytes in
+/// all. Nothing else can reach /etc/hosts, resolv.conf or the log.
+pub fn dns_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// The kernel's limit for a host name (HOST_NAME_MAX).
+pub const HOSTNAME_MAX: usize = 64;
+/// A domain name's limit (RFC 1035), for search domains.
+pub const DOMAIN_MAX: usize = 253;
+
+/// What a bad name's error says is expected.
+pub const DNS_NAME_FORM: &str =
+    "a host name (RFC 1123: letters, digits and '-' in dot-separated labels of 1-63)";
 
 // ---- mounts --------------------------------------------------------------
 
@@ -413,6 +441,41 @@ pub fn json_in_string(v: &Value) -> Result<Value, serde_json::Error> {
     match v {
         Value::String(s) => serde_json::from_str(s),
         other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn rfc_1123_names() {
+        for ok in [
+            "web1",
+            "a",
+            "a-b.example",
+            "1.2.3.example",
+            "x".repeat(63).as_str(),
+        ] {
+            assert!(dns_name(ok, DOMAIN_MAX), "{}", ok);
+        }
+        for bad in [
+            "",
+            "web1\n192.0.2.66 evil",
+            "a..b",
+            "-a",
+            "a-",
+            "a_b",
+            "a b",
+            "a.",
+            &"x".repeat(64),
+        ] {
+            assert!(!dns_name(bad, DOMAIN_MAX), "{:?}", bad);
+        }
+        assert!(!dns_name(
+            &"a.".repeat(40).trim_end_matches('.').to_string(),
+            HOSTNAME_MAX
+        ));
     }
 }
 

@@ -464,7 +464,8 @@ fn env_defaults_order_and_replacement_and_no_values_in_the_log() {
         assert!(log.contains(&format!("INFO env {}\n", name)), "{}", log);
     }
     assert!(
-        log.contains("skipping environment entry \"noequals\""),
+        log.contains("skipping docker:env entry 3: expected NAME=value")
+            && !log.contains("noequals"),
         "{}",
         log
     );
@@ -904,7 +905,9 @@ fn hostname_hosts_and_resolv_conf() {
     );
     let log = r.log();
     assert!(
-        log.contains("INFO hostname meta-host") && log.contains("INFO wrote /etc/resolv.conf"),
+        log.contains("INFO hostname set\n")
+            && !log.contains("hostname meta-host")
+            && log.contains("INFO wrote /etc/resolv.conf"),
         "{}",
         log
     );
@@ -1082,7 +1085,7 @@ fn status_file_and_log_file() {
     for needle in [
         "INFO metadata from /etc/pidone/metadata.json",
         "INFO metadata: SmartOS zone keys",
-        "INFO hostname meta-st",
+        "INFO hostname set",
         "INFO user app uid 1000 gid 1000 groups 1000,50,10 home /home/app",
         "INFO workdir /",
         "INFO env TOKEN",

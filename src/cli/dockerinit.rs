@@ -421,11 +421,11 @@ fn environment(f: &Flags, dockerenv: &DockerEnv, plan: &mut Plan) -> Result<()> 
                 ));
                 plan.env.inherit = false;
                 plan.env.keep = vec!["container".into()];
-                plan.env.set = values::env_vars(entries, &mut plan.warnings);
+                plan.env.set = values::env_vars(entries, DOCKERENV, &mut plan.warnings);
             }
         },
     }
-    let flags = values::env_vars(f.env.clone(), &mut plan.warnings);
+    let flags = values::env_vars(f.env.clone(), "-e", &mut plan.warnings);
     plan.env.set.extend(flags);
     // Only names the caller gave count: the engine already set the UTS name
     // it put in the inherited environment.
@@ -438,6 +438,16 @@ fn environment(f: &Flags, dockerenv: &DockerEnv, plan: &mut Plan) -> Result<()> 
         .and_then(|e| e.value.to_str())
         .filter(|v| !v.is_empty())
         .map(str::to_string);
+    if plan
+        .hostname
+        .as_deref()
+        .is_some_and(|h| !values::dns_name(h, values::HOSTNAME_MAX))
+    {
+        return Err(Error::new(
+            Stage::Env,
+            format!("HOSTNAME: not {}", values::DNS_NAME_FORM),
+        ));
+    }
     Ok(())
 }
 
@@ -1000,7 +1010,7 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_on_odd_input() {
+    fn odd_flags_run_or_fail_as_documented() {
         use std::os::unix::ffi::OsStringExt;
         let odd: Vec<Vec<OsString>> = vec![
             os(&["-"]),
@@ -1022,9 +1032,39 @@ mod tests {
                 OsString::from("x"),
             ],
         ];
-        for a in odd {
-            let _ = parse(&a, &no_env(), &DockerEnv::Contents(vec![0xff, b'[']));
-            let _ = parse(&a, &no_env(), &DockerEnv::Missing);
+        let outcome = |r: Result<Request>| match r {
+            Ok(Request::Run(p)) => format!("run {:?}", p.command),
+            Ok(_) => "other".to_string(),
+            Err(e) => format!("{} {}", e.code, e.message),
+        };
+        // Without a /.dockerenv: the flags vectors no Docker passed still
+        // run the command (a warning each), or are a usage error when
+        // there is no command.
+        let expected = [
+            "run [\"-\"]",
+            "2 no command given",
+            "run [\"x\"]",
+            "2 no command given",
+            "2 no command given",
+            "2 no command given",
+            "run [\"x\"]",
+            "run [\"x\"]",
+            "run [\"x\"]",
+            "run [\"x\"]",
+        ];
+        assert_eq!(odd.len(), expected.len());
+        for (a, want) in odd.iter().zip(expected) {
+            let got = outcome(parse(a, &no_env(), &DockerEnv::Missing));
+            assert!(got.starts_with(want), "{:?}: {}", a, got);
+            // A broken /.dockerenv is 125 whatever the flags, once there
+            // is a command.
+            let got = outcome(parse(a, &no_env(), &DockerEnv::Contents(vec![0xff, b'['])));
+            let want = if want.starts_with("run") {
+                "125 /.dockerenv: expected a JSON array"
+            } else {
+                want
+            };
+            assert!(got.starts_with(want), "{:?}: {}", a, got);
         }
     }
 }

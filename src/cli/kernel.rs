@@ -114,6 +114,8 @@ pub fn machine_plan() -> Plan {
     plan.env.defaults = true;
     // Nothing else brings `lo` up in a fresh machine.
     plan.network.loopback = true;
+    // Whatever the kernel or an initramfs left open is not the command's.
+    plan.close_fds = true;
     plan.machine = Some(Machine {
         mounts: true,
         modules: Vec::new(),
@@ -154,6 +156,21 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     .ok_or_else(|| bad("pidone.verbose", v, "a number 0..3"))?
                     .min(3)
             }
+            "keep_fds" => {
+                plan.keep_fds = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad("pidone.keep_fds", v, "1 or 0")),
+                };
+                plan.close_fds = !plan.keep_fds;
+            }
+            "no_new_privs" => {
+                plan.no_new_privs = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad("pidone.no_new_privs", v, "1 or 0")),
+                }
+            }
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }
@@ -164,7 +181,12 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "modules" => machine
                 .modules
                 .extend(v.split(',').filter(|m| !m.is_empty()).map(String::from)),
-            "hostname" if !v.is_empty() => plan.hostname = Some(v.to_string()),
+            "hostname" if !v.is_empty() => {
+                if !values::dns_name(v, values::HOSTNAME_MAX) {
+                    return Err(bad("pidone.hostname", v, values::DNS_NAME_FORM));
+                }
+                plan.hostname = Some(v.to_string())
+            }
             "env" if values::env_var(OsStr::new(v)).is_some() => {
                 plan.env.set.extend(values::env_var(OsStr::new(v)))
             }

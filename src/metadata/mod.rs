@@ -37,6 +37,8 @@ pub fn defaults(mut base: Plan) -> Plan {
     }
     base.log.rotate = true;
     base.status_file = Some(DEFAULT_STATUS_FILE.into());
+    // Inherited descriptors do not reach the command unless asked for.
+    base.close_fds = !base.keep_fds;
     base.env.inherit = false;
     base.env.defaults = true;
     base.workdir = Some("/".into());
@@ -247,6 +249,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pidone:log",
     "pidone:syslog",
     "pidone:hosts",
+    "pidone:keep_fds",
+    "pidone:no_new_privileges",
     "pidone:modules",
     "pidone:root",
     "pidone:poweroff",
@@ -296,7 +300,17 @@ fn smartos_keys(
             "docker:tty" => console(plan).tty = boolean(k, v)?,
             "docker:open_stdin" => console(plan).open_stdin = boolean(k, v)?,
             "docker:noipmgmtd" => plan.helpers.kill_after_network = noipmgmtd(k, v)?,
-            "sdc:hostname" => plan.hostname = non_empty(string(k, v)?),
+            "sdc:hostname" => {
+                plan.hostname = non_empty(string(k, v)?);
+                if let Some(h) = plan.hostname.as_deref() {
+                    if !values::dns_name(h, values::HOSTNAME_MAX) {
+                        return Err(bad(
+                            k,
+                            format!("not {}, at most 64 bytes", values::DNS_NAME_FORM),
+                        ));
+                    }
+                }
+            }
             "sdc:resolvers" => {
                 plan.network.resolvers = strings(k, v, "an array of IP address strings")?
                     .iter()
@@ -327,7 +341,18 @@ fn smartos_keys(
             }
             "docker:linkHosts" => plan.network.link_hosts = string(k, v)?,
             "docker:dnssearch" => {
-                plan.network.dns_search = strings(k, v, "an array of domain names")?
+                plan.network.dns_search = strings(k, v, "an array of domain names")?;
+                if let Some(i) = plan
+                    .network
+                    .dns_search
+                    .iter()
+                    .position(|d| !values::dns_name(d, values::DOMAIN_MAX))
+                {
+                    return Err(bad(
+                        k,
+                        format!("element {} is not {}", i + 1, values::DNS_NAME_FORM),
+                    ));
+                }
             }
             "sdc:nics" => {
                 let nics = decoded(k, v, "an array of NIC objects")?;
@@ -344,8 +369,9 @@ fn smartos_keys(
             _ => unknown.push(key.clone()),
         }
     }
-    link_env.extend(env);
-    plan.env.set = values::env_vars(link_env, &mut plan.warnings);
+    plan.env.set = values::env_vars(link_env, "docker:linkEnv", &mut plan.warnings);
+    let env = values::env_vars(env, "docker:env", &mut plan.warnings);
+    plan.env.set.extend(env);
     Ok(f)
 }
 
@@ -402,13 +428,18 @@ fn oci_keys(
         match k {
             "Entrypoint" => f.entrypoint = os(strings(k, v, STRINGS)?),
             "Cmd" => f.cmd = os(strings(k, v, STRINGS)?),
-            "Env" => plan.env.set = values::env_vars(os(strings(k, v, ENV)?), &mut plan.warnings),
+            "Env" => {
+                plan.env.set = values::env_vars(os(strings(k, v, ENV)?), "Env", &mut plan.warnings)
+            }
             "WorkingDir" => {
                 if let Some(w) = opt_string(k, v)? {
                     plan.workdir = Some(PathBuf::from(w));
                 }
             }
             "User" => plan.user = user(opt_string(k, v)?)?,
+            // The OCI runtime spec's process.noNewPrivileges, by its
+            // image-config spelling.
+            "NoNewPrivileges" => plan.no_new_privs = boolean(k, v)?,
             _ if k.starts_with("pidone:") => {}
             _ => unknown.push(key.clone()),
         }
@@ -508,6 +539,11 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         }
         "pidone:syslog" => plan.log.syslog = boolean(key, v)?,
         "pidone:hosts" => plan.network.write_etc = boolean(key, v)?,
+        "pidone:keep_fds" => {
+            plan.keep_fds = boolean(key, v)?;
+            plan.close_fds = !plan.keep_fds;
+        }
+        "pidone:no_new_privileges" => plan.no_new_privs = boolean(key, v)?,
         k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }
@@ -715,20 +751,39 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_on_odd_input() {
-        for doc in [
-            "",
-            "null",
-            "{",
-            "{\"docker:cmd\":null}",
-            "{\"pidone:helpers\":[null]}",
-            "{\"pidone:helpers\":{}}",
-            "\"\u{0}\"",
-            "{\"sdc:nics\":\"[\"}",
-            "{\"Config\":null}",
+    fn odd_documents_are_errors_naming_the_key() {
+        for (doc, says) in [
+            ("", "the document: not valid JSON (line 1, column 0"),
+            ("null", "the document: is null; expected one JSON object"),
+            ("{", "the document: not valid JSON (line 1, column 1"),
+            (
+                "{\"docker:cmd\":null}",
+                "no command: docker:entrypoint and docker:cmd",
+            ),
+            (
+                "{\"pidone:helpers\":[null]}",
+                "pidone:helpers element 0: is null",
+            ),
+            ("{\"pidone:helpers\":{}}", "pidone:helpers: got an object"),
+            (
+                "\"\u{0}\"",
+                "the document: not valid JSON (line 1, column 2",
+            ),
+            (
+                "{\"sdc:nics\":\"[\"}",
+                "sdc:nics: the string is not valid JSON text",
+            ),
+            ("{\"Config\":null}", "Config: got null; expected an object"),
         ] {
-            let _ = parse(doc.as_bytes(), base());
+            let e = parse(doc.as_bytes(), base()).expect_err(doc);
+            assert_eq!(e.code, 125, "{}", doc);
+            assert!(e.message.starts_with(says), "{:?}: {}", doc, e.message);
         }
-        let _ = parse(&[0xff, 0xfe], base());
+        let e = parse(&[0xff, 0xfe], base()).expect_err("not UTF-8");
+        assert!(
+            e.message.starts_with("the document: not valid JSON"),
+            "{}",
+            e.message
+        );
     }
 }

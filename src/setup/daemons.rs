@@ -9,10 +9,10 @@
 //! to pidone meanwhile stays pending for the supervisor.
 
 use std::ffi::CString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::io::RawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result, Stage};
 use crate::launch::{cstring, Launch, Stdio};
@@ -23,7 +23,7 @@ use crate::signals::{self, Inherited};
 /// How long a helper with a pidfile gets to write it.
 const PIDFILE_WAIT: Duration = Duration::from_secs(5);
 /// More than any pid with a newline.
-const PIDFILE_MAX: usize = 4096;
+const PIDFILE_MAX: usize = 64;
 /// A helper without a pidfile still running after this is taken to run in
 /// the foreground; one that exits 0 before it has gone to the background.
 const FOREGROUND_WAIT: Duration = Duration::from_secs(1);
@@ -69,13 +69,11 @@ fn start_one(
         .map(|a| cstring(a.clone().into_vec(), Stage::Helpers, "a helper argument"))
         .collect::<Result<Vec<_>>>()?;
     let null = open(b"/dev/null", libc::O_RDWR);
+    // The log file as the logger opens it: never through a link, never a
+    // FIFO (a refused one was already a warning of the logger's).
     let out = log_file
-        .and_then(|p| {
-            open(
-                p.as_os_str().as_bytes(),
-                libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
-            )
-        })
+        .and_then(|p| crate::files::open_append(p, 0o600).ok())
+        .map(std::os::fd::IntoRawFd::into_raw_fd)
         .or(null);
     let launch = Launch {
         argv,
@@ -95,12 +93,15 @@ fn start_one(
         keep_group: false,
         drop_caps: None,
         close_fds: true,
+        no_new_privs: false,
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {
         mask: 0,
         sigchld_ignored: false,
     };
+    // A pidfile older than this start is stale (left by an earlier one).
+    let started = coarse_now();
     let spawned = crate::spawn::spawn(&launch, &clean);
     let extra = out.filter(|o| Some(*o) != null);
     for fd in [null, extra].into_iter().flatten() {
@@ -113,7 +114,7 @@ fn start_one(
         spawned.map_err(|f| Error::new(Stage::Helpers, format!("helper: {}", f.error.message)))?;
 
     let pids = match &h.pidfile {
-        Some(pf) => by_pidfile(pid, pf, sigchld).unwrap_or_else(|| {
+        Some(pf) => by_pidfile(pid, pf, started, sigchld).unwrap_or_else(|| {
             log::warn!(
                 "stage=helpers: no live pid in {} after {} s; looking for re-parented processes",
                 pf.display(),
@@ -150,17 +151,35 @@ fn start_one(
 
 /// Wait for the pidfile to name a live process; the started process is
 /// reaped if it exits meanwhile (it forked and left) and kept if not.
-fn by_pidfile(pid: i32, pidfile: &Path, sigchld: &mut bool) -> Option<Vec<i32>> {
+fn by_pidfile(
+    pid: i32,
+    pidfile: &Path,
+    started: SystemTime,
+    sigchld: &mut bool,
+) -> Option<Vec<i32>> {
     let deadline = Instant::now() + PIDFILE_WAIT;
     let mut direct_alive = true;
+    let mut refused = false;
     loop {
         if direct_alive && reap(pid).is_some() {
             direct_alive = false;
         }
-        let named = crate::files::read_text(pidfile, PIDFILE_MAX)
+        let named = crate::files::read_newer(pidfile, PIDFILE_MAX, started)
             .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|&p| p > 0 && alive(p));
+            .flatten()
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i32>().ok())
+            .filter(|&p| {
+                let ok = may_signal(p);
+                if !ok && !refused {
+                    refused = true;
+                    log::warn!(
+                        "stage=helpers: {} names pid {}, which pidone never signals; ignored",
+                        pidfile.display(),
+                        p
+                    );
+                }
+                ok && alive(p)
+            });
         if let Some(p) = named {
             let mut pids = vec![p];
             if direct_alive && p != pid {
@@ -203,6 +222,29 @@ fn reap(pid: i32) -> Option<i32> {
     // other process's status is taken from the supervisor.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     (r == pid).then_some(status)
+}
+
+/// A pid a helper's pidfile may name: never pidone itself, pid 1 (the
+/// namespace's init, pidone or its parent's), or an ancestor of pidone.
+fn may_signal(pid: i32) -> bool {
+    let me = std::process::id() as i32;
+    pid > 1 && pid != me && !crate::procfs::ancestors().contains(&pid)
+}
+
+/// The clock file timestamps are taken from (the coarse one): a file
+/// written after this has an mtime not before it.
+fn coarse_now() -> SystemTime {
+    // SAFETY: a zeroed timespec is a valid out-buffer.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return SystemTime::now();
+    }
+    std::time::UNIX_EPOCH
+        + Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
 }
 
 fn alive(pid: i32) -> bool {
@@ -259,6 +301,7 @@ pub fn kill(pids: &mut Vec<i32>) {
             targets.push(c);
         }
     }
+    targets.retain(|&p| may_signal(p));
     if targets.is_empty() {
         return;
     }

@@ -16,9 +16,10 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 pub fn apply(plan: &Plan) -> Result<()> {
     if let Some(name) = &plan.hostname {
+        // Its value is not logged: it may come from the environment.
         match nix::unistd::sethostname(name) {
-            Ok(()) => log::info!("hostname {}", name),
-            Err(e) => log::warn!("stage=hostname: cannot set hostname {:?}: {}", name, e),
+            Ok(()) => log::info!("hostname set"),
+            Err(e) => log::warn!("stage=hostname: cannot set the hostname: {}", e),
         }
     }
     if !plan.network.write_etc {

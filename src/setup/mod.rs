@@ -76,6 +76,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         keep_group: plan.signals.keep_group,
         drop_caps: plan.drop_caps.clone(),
         close_fds: plan.close_fds,
+        no_new_privs: plan.no_new_privs,
     };
     Ok((launch, daemons))
 }

@@ -10,6 +10,9 @@ use std::time::Instant;
 
 use crate::error::{Error, Result, Stage};
 
+/// The largest modules.dep or modules.builtin read.
+const MODULE_LIST_MAX: usize = 16 << 20;
+
 /// Ask the kernel to decompress the module itself (Linux 6.4 and later).
 const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
 
@@ -124,13 +127,16 @@ pub fn load(wanted: &[String]) -> Result<()> {
     let start = Instant::now();
     let dir = PathBuf::from("/lib/modules").join(release());
     let dep_path = dir.join("modules.dep");
-    let dep = std::fs::read_to_string(&dep_path).map_err(|e| {
+    // Bounded and never a FIFO, as every input (a distribution's
+    // modules.dep is well under 1 MiB).
+    let dep = crate::files::read_text(&dep_path, MODULE_LIST_MAX, true).map_err(|e| {
         Error::new(
             Stage::Modules,
             format!("cannot read {}: {}", dep_path.display(), e),
         )
     })?;
-    let builtins = std::fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
+    let builtins = crate::files::read_text(&dir.join("modules.builtin"), MODULE_LIST_MAX, true)
+        .unwrap_or_default();
 
     let mut modular = Vec::new();
     for w in wanted {

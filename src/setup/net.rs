@@ -173,7 +173,7 @@ fn configure(
         return Ok((conf, None));
     }
     let lease = dhcp(nl, nic, net, links, &mut conf).map_err(|e| fail("dhcp", e))?;
-    Ok((conf, Some(lease)))
+    Ok((conf, lease))
 }
 
 /// A failure naming the NIC's field it concerns.
@@ -235,15 +235,41 @@ fn static_config(
     Ok(())
 }
 
+/// The smallest MTU a lease may set: IPv4's minimum datagram every host
+/// must accept (RFC 791). A server's 68 would break the next start.
+const MIN_LEASE_MTU: u16 = 576;
+
+/// The lease's MTU, unless it is below the minimum.
+fn usable_mtu(lease: &Lease) -> Option<u16> {
+    lease.mtu.filter(|&m| m >= MIN_LEASE_MTU)
+}
+
+/// Why a lease cannot be used: it would leave the link without the
+/// address pidone is using (none usable, or one that expires at once).
+fn unusable(lease: &Lease) -> Option<&'static str> {
+    let a = lease.addr;
+    if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() {
+        return Some("its address is not a host address");
+    }
+    if lease.prefix > 32 {
+        return Some("its prefix length is over 32");
+    }
+    if lease.lease_time == Some(0) {
+        return Some("it expires at once");
+    }
+    None
+}
+
 /// Ask DHCP for a lease on the link and apply its MTU (unless the plan
-/// set one) and address; its gateways and routes go into `conf`.
+/// set one) and address; its gateways and routes go into `conf`. A lease
+/// that would remove the address in use is ignored (None), saying so.
 fn dhcp(
     nl: &mut Socket,
     nic: &Nic,
     net: &Network,
     links: &mut Option<Vec<Link>>,
     conf: &mut Configured,
-) -> std::result::Result<Lease, String> {
+) -> std::result::Result<Option<Lease>, String> {
     let (index, label) = (conf.index, conf.label.clone());
     let mac = dump(nl, links)?
         .iter()
@@ -275,7 +301,25 @@ fn dhcp(
             .lease_time
             .map_or("ever".into(), |t| format!("{}s", t)),
     );
-    if let (None, Some(mtu)) = (nic.mtu, lease.mtu) {
+    if let Some(why) = unusable(&lease) {
+        log::warn!(
+            "nic {}: dhcp: ignoring the lease of {}: {}",
+            label,
+            lease.addr,
+            why
+        );
+        return Ok(None);
+    }
+    let lease_mtu = usable_mtu(&lease);
+    if let (Some(mtu), None) = (lease.mtu, lease_mtu) {
+        log::warn!(
+            "nic {}: dhcp: ignoring the lease's mtu {} (below {})",
+            label,
+            mtu,
+            MIN_LEASE_MTU
+        );
+    }
+    if let (None, Some(mtu)) = (nic.mtu, lease_mtu) {
         match nl.call(netlink::set_link(index, false, Some(u32::from(mtu)))) {
             Ok(()) => log::info!("nic {}: mtu {} (dhcp)", label, mtu),
             Err(e) => log::warn!("nic {}: cannot set the lease's mtu {}: {}", label, mtu, e),
@@ -296,7 +340,7 @@ fn dhcp(
     if conf.gateways.is_empty() {
         conf.gateways = gateways;
     }
-    Ok(lease)
+    Ok(Some(lease))
 }
 
 /// A lease's gateways and routes. With classless routes (option 121) the
@@ -508,6 +552,38 @@ fn resolv_conf(net: &Network, leases: &[(String, Lease)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leases_that_would_remove_the_address_are_unusable() {
+        let mut l = Lease {
+            addr: "10.0.0.2".parse().unwrap(),
+            prefix: 24,
+            routers: vec![],
+            dns: vec![],
+            domain: None,
+            mtu: None,
+            server: None,
+            lease_time: None,
+            routes: vec![],
+        };
+        assert_eq!(unusable(&l), None);
+        for bad in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "127.0.0.1"] {
+            l.addr = bad.parse().unwrap();
+            assert!(unusable(&l).is_some(), "{}", bad);
+        }
+        l.addr = "10.0.0.2".parse().unwrap();
+        l.lease_time = Some(0);
+        assert_eq!(unusable(&l), Some("it expires at once"));
+        for (mtu, usable) in [
+            (68, None),
+            (575, None),
+            (576, Some(576)),
+            (1500, Some(1500)),
+        ] {
+            l.mtu = Some(mtu);
+            assert_eq!(usable_mtu(&l), usable, "{}", mtu);
+        }
+    }
 
     fn c(s: &str) -> Cidr {
         crate::values::cidr(s, true).unwrap()

@@ -19,8 +19,9 @@ pub fn resolve(spec: Option<&UserSpec>) -> Result<Option<Cred>> {
     let Some(spec) = spec else { return Ok(None) };
     // Read only what the spec needs: a numeric uid:gid works in a root
     // with no /etc/passwd at all.
-    let passwd = files::read_text(Path::new(PASSWD), MAX_FILE);
-    let group = files::read_text(Path::new(GROUP), MAX_FILE);
+    // Bounded and never a FIFO; a link is followed (images do link them).
+    let passwd = files::read_text(Path::new(PASSWD), files::MAX_INPUT, true);
+    let group = files::read_text(Path::new(GROUP), files::MAX_INPUT, true);
     let cred = resolve_spec(spec, &passwd, &group)?;
     log::info!(
         "user {} uid {} gid {} groups {} home {}",
@@ -38,9 +39,6 @@ pub fn resolve(spec: Option<&UserSpec>) -> Result<Option<Cred>> {
     );
     Ok(Some(cred))
 }
-
-/// Far more than any real account database.
-const MAX_FILE: usize = 64 << 20;
 
 type Read = std::io::Result<String>;
 
@@ -103,9 +101,10 @@ fn file<'a>(read: &'a Read, path: &str, what: &str) -> Result<&'a str> {
         .map_err(|e| fatal(format!("cannot look up {} in {}: {}", what, path, e)))
 }
 
-/// The spec as text, parsed as the dialects do, then resolved (tests).
-#[cfg(test)]
-fn resolve_in(spec: &str, passwd: &Read, group: &Read) -> Result<Cred> {
+/// The spec as text, parsed as the dialects do, then resolved (tests and
+/// the fuzz target, through the library; the binary has no use for it).
+#[allow(dead_code)]
+pub fn resolve_in(spec: &str, passwd: &Read, group: &Read) -> Result<Cred> {
     resolve_spec(&crate::values::user_spec(spec)?, passwd, group)
 }
 

@@ -4,9 +4,10 @@
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result, Stage};
+use crate::files;
 use crate::launch::{cstring, Cred};
 
 pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
@@ -15,18 +16,17 @@ pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CSt
     };
     let dir = expand_home(dir, cred);
     if plan.create_workdir {
-        for made in create(&dir)? {
-            if let Some(c) = cred {
-                if let Err(e) = std::os::unix::fs::chown(&made, Some(c.uid), Some(c.gid)) {
-                    log::warn!(
-                        "stage=workdir: cannot give {} to uid {}: {}",
-                        made.display(),
-                        c.uid,
-                        e
-                    );
-                }
-            }
-            log::info!("workdir {} created", made.display());
+        // No link followed at any component; each new directory owned on
+        // its own descriptor. A refused path is fatal, naming it.
+        let owner = cred.map(|c| (c.uid, c.gid));
+        let made = files::create_dirs(&dir, owner).map_err(|e| {
+            Error::new(
+                Stage::Workdir,
+                format!("cannot create {}: {}", dir.display(), e),
+            )
+        })?;
+        for d in made {
+            log::info!("workdir {} created", d.display());
         }
     }
     let meta = std::fs::metadata(&dir)
@@ -44,29 +44,6 @@ pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CSt
         "the workdir",
     )
     .map(Some)
-}
-
-/// `mkdir -p`: returns the directories it made, outermost first.
-fn create(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut made = Vec::new();
-    let mut path = PathBuf::new();
-    for c in dir.components() {
-        path.push(c);
-        if !matches!(c, Component::Normal(_)) {
-            continue;
-        }
-        match std::fs::create_dir(&path) {
-            Ok(()) => made.push(path.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(Error::new(
-                    Stage::Workdir,
-                    format!("cannot create {}: {}", path.display(), e),
-                ))
-            }
-        }
-    }
-    Ok(made)
 }
 
 /// `~` and `~/x` are the user's home (`/` without one); relative paths are

@@ -1,0 +1,671 @@
+//! Hostile images: real runc bundles whose root file system was built by
+//! someone who wants pidone to write through a link, hang, die or take the
+//! container for a machine. Each test is the exploit it prevents, and
+//! checks the victim is unchanged.
+//!
+//! Every root is on a scratch tmpfs mounted for the test (so a regression
+//! that remounts or writes where it should not cannot reach the machine's
+//! own file systems), and the containers get Docker's default
+//! capabilities: no CAP_SYS_ADMIN, no CAP_SYS_BOOT. Resources are named
+//! with the `pdh` prefix and the test's pid.
+mod common;
+use common::*;
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// Long enough for any start; a hang shows as this deadline passing.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Docker's default capability set.
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const VICTIM: &str = "root-only secret\n";
+
+fn sh(cmd: &str) -> Output {
+    Command::new("sh").args(["-c", cmd]).output().expect("sh")
+}
+
+fn must(cmd: &str) {
+    let o = sh(cmd);
+    assert!(o.status.success(), "`{}` failed: {}", cmd, stderr(&o));
+}
+
+/// A tmpfs mounted on a scratch directory, unmounted on drop.
+struct Tmpfs {
+    scratch: Scratch,
+}
+
+impl Tmpfs {
+    fn new(name: &str) -> Tmpfs {
+        require_root();
+        let scratch = Scratch::new(&format!("pdh-{}", name));
+        must(&format!(
+            "mount -t tmpfs -o size=256m,mode=0755 pdh-scratch {}",
+            scratch.0.display()
+        ));
+        Tmpfs { scratch }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = sh(&format!("umount -l {}", self.scratch.0.display()));
+    }
+}
+
+/// An OCI bundle on a tmpfs: a busybox root, pidone bind-mounted
+/// read-only at /sbin/pidone and /.dockerinit, Docker's default
+/// capabilities, a 64 MiB memory limit.
+struct Bundle {
+    // Dropped after the container is deleted (fields drop in order).
+    id: String,
+    dir: PathBuf,
+    config: serde_json::Value,
+    preserve_fds: u32,
+    _fs: Tmpfs,
+}
+
+impl Bundle {
+    fn new(name: &str, args: &[&str]) -> Bundle {
+        require("runc", "runc");
+        require("busybox", "busybox-static");
+        let fs = Tmpfs::new(name);
+        let dir = fs.scratch.0.clone();
+        let root = dir.join("rootfs");
+        for d in [
+            "bin",
+            "etc",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "run",
+            "var/log",
+            "srv",
+            "sbin",
+            "home/app",
+            "etc/pidone",
+        ] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod tmp");
+        let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
+        let busybox = busybox.trim();
+        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+        let list = Command::new(busybox)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in stdout(&list)
+            .lines()
+            .filter(|a| !a.is_empty() && *a != "busybox")
+        {
+            let _ = symlink("busybox", root.join("bin").join(applet));
+        }
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").expect("group");
+        for f in [".dockerinit", "sbin/pidone"] {
+            std::fs::write(root.join(f), "").expect("mount point");
+        }
+        must(&format!(
+            "chown 1000:1000 {}",
+            root.join("home/app").display()
+        ));
+        must(&format!("cd {} && runc spec", dir.display()));
+        let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
+        let mut c: serde_json::Value = serde_json::from_str(&text).expect("json");
+        c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
+        c["hostname"] = serde_json::json!("pdh");
+        let p = &mut c["process"];
+        p["terminal"] = serde_json::json!(false);
+        p["args"] = serde_json::json!(args);
+        p["env"] = serde_json::json!(["PATH=/bin", "container=lxc"]);
+        p.as_object_mut().expect("process").remove("rlimits");
+        for set in ["bounding", "effective", "permitted"] {
+            p["capabilities"][set] = serde_json::json!(DOCKER_CAPS);
+        }
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64u64 << 20});
+        for dest in ["/.dockerinit", "/sbin/pidone"] {
+            c["mounts"]
+                .as_array_mut()
+                .expect("mounts")
+                .push(serde_json::json!({
+                    "destination": dest,
+                    "type": "bind",
+                    "source": pidone(),
+                    "options": ["bind", "ro"],
+                }));
+        }
+        Bundle {
+            id: format!("pdh-{}-{}", name, std::process::id()),
+            dir,
+            config: c,
+            preserve_fds: 0,
+            _fs: fs,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join("rootfs").join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).expect("write into the root");
+    }
+
+    fn read(&self, rel: &str) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.path(rel)).unwrap_or_default()).into_owned()
+    }
+
+    /// A root-only file, the target of every planted link.
+    fn victim(&self, rel: &str) {
+        self.write(rel, VICTIM);
+        std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod victim");
+    }
+
+    fn assert_victim(&self, rel: &str) {
+        assert_eq!(self.read(rel), VICTIM, "{} was written through a link", rel);
+    }
+
+    fn link(&self, rel: &str, target: &str) {
+        let _ = std::fs::remove_file(self.path(rel));
+        symlink(target, self.path(rel)).expect("plant link");
+    }
+
+    fn fifo(&self, rel: &str) {
+        let _ = std::fs::remove_file(self.path(rel));
+        must(&format!("mkfifo {}", self.path(rel).display()));
+    }
+
+    /// A sparse file far over any input limit and the memory limit.
+    fn huge(&self, rel: &str) {
+        let f = std::fs::File::create(self.path(rel)).expect("create");
+        f.set_len(1 << 30).expect("truncate");
+    }
+
+    fn metadata(&self, doc: serde_json::Value) {
+        self.write("etc/pidone/metadata.json", &doc.to_string());
+    }
+
+    fn command(&mut self) -> Command {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).expect("json"),
+        )
+        .expect("write config");
+        let mut cmd = Command::new("runc");
+        cmd.arg("--root").arg(self.dir.join("runc-state"));
+        cmd.args(["run", "--bundle"]).arg(&self.dir);
+        if self.preserve_fds > 0 {
+            cmd.arg(format!("--preserve-fds={}", self.preserve_fds));
+        }
+        cmd.arg(&self.id);
+        cmd
+    }
+
+    fn run(&mut self) -> Output {
+        run(self.command(), DEADLINE)
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(self.dir.join("runc-state"))
+            .args(["delete", "--force", &self.id])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn code(o: &Output) -> Option<i32> {
+    o.status.code()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// The metadata flow: `pidone --metadata /etc/pidone/metadata.json`.
+fn metadata_bundle(name: &str, doc: serde_json::Value) -> Bundle {
+    let b = Bundle::new(
+        name,
+        &["/sbin/pidone", "--metadata", "/etc/pidone/metadata.json"],
+    );
+    b.metadata(doc);
+    b
+}
+
+fn dockerinit_bundle(name: &str, flags: &[&str], script: &str) -> Bundle {
+    let mut args = vec!["/.dockerinit"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
+    Bundle::new(name, &args)
+}
+
+// ------------------------------------------------------- planted links
+
+#[test]
+fn a_link_at_the_log_file_is_not_written_through() {
+    // The helper's output goes to the log file too.
+    let mut b = metadata_bundle(
+        "loglink",
+        serde_json::json!({"Cmd": ["echo", "ran"],
+            "pidone:helpers": [{"argv": ["sh", "-c", "echo HELPER-OUT"]}]}),
+    );
+    b.victim("etc/victim");
+    b.link("var/log/pidone.log", "/etc/victim");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "ran\n");
+    b.assert_victim("etc/victim");
+    assert!(
+        stderr(&o).contains("/var/log/pidone.log"),
+        "the refused log file is named:\n{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn a_link_in_the_log_directory_is_not_followed() {
+    let mut b = dockerinit_bundle("logdir", &[], "echo ran");
+    b.victim("etc/pidone.log");
+    std::fs::remove_dir(b.path("var/log")).expect("rmdir");
+    b.link("var/log", "/etc");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    b.assert_victim("etc/pidone.log");
+}
+
+#[test]
+fn the_unprivileged_command_cannot_plant_the_status_temp_file() {
+    // The command's user owns /var/log and plants links at every name
+    // the status file was ever written through.
+    let plant = "for n in pidone.status.tmp1 pidone.status; do ln -sf /etc/victim /var/log/$n; done; echo planted";
+    let mut b = metadata_bundle(
+        "status",
+        serde_json::json!({"Cmd": ["sh", "-c", plant], "User": "app"}),
+    );
+    b.victim("etc/victim");
+    must(&format!("chown 1000:1000 {}", b.path("var/log").display()));
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "planted\n");
+    b.assert_victim("etc/victim");
+    let status = b.read("var/log/pidone.status");
+    assert!(status.contains("\"exit_code\":0"), "status: {:?}", status);
+    let meta = std::fs::symlink_metadata(b.path("var/log/pidone.status")).expect("status");
+    assert!(meta.file_type().is_file(), "the planted link was replaced");
+}
+
+#[test]
+fn links_at_the_hosts_and_resolv_conf_temp_names_are_not_followed() {
+    let mut b = metadata_bundle(
+        "hosts",
+        serde_json::json!({"docker:cmd": ["cat", "/etc/hosts", "/etc/resolv.conf"],
+            "sdc:hostname": "web1", "sdc:resolvers": ["192.0.2.53"]}),
+    );
+    b.victim("etc/victim");
+    for n in ["hosts", "resolv.conf"] {
+        b.link(&format!("etc/{}.tmp1", n), "/etc/victim");
+    }
+    b.link("etc/resolv.conf", "/etc/victim");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    b.assert_victim("etc/victim");
+    assert!(stdout(&o).contains("web1"), "{}", show(&o));
+    assert!(stdout(&o).contains("nameserver 192.0.2.53"), "{}", show(&o));
+}
+
+#[test]
+fn a_link_in_the_workdir_path_is_refused_naming_it() {
+    let mut b = metadata_bundle(
+        "workdir",
+        serde_json::json!({"Cmd": ["pwd"], "User": "app", "WorkingDir": "/srv/link/data"}),
+    );
+    b.link("srv/link", "/etc");
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("/srv/link"), "{}", show(&o));
+    assert!(
+        !b.path("etc/data").exists(),
+        "a directory was made through the link"
+    );
+}
+
+// ---------------------------------------------------------------- FIFOs
+
+#[test]
+fn a_fifo_at_dockerenv_is_refused_not_waited_on() {
+    let mut b = dockerinit_bundle("fifoenv", &[], "echo ran");
+    b.fifo(".dockerenv");
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("/.dockerenv"), "{}", show(&o));
+}
+
+#[test]
+fn a_fifo_at_the_log_file_costs_the_log_only() {
+    let mut b = dockerinit_bundle("fifolog", &[], "echo ran");
+    b.fifo("var/log/pidone.log");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "ran\n");
+    assert!(stderr(&o).contains("not a regular file"), "{}", show(&o));
+}
+
+#[test]
+fn a_fifo_at_the_status_temp_name_is_no_hang() {
+    let mut b = metadata_bundle("fifostatus", serde_json::json!({"Cmd": ["true"]}));
+    b.fifo("var/log/pidone.status.tmp1");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert!(b.read("var/log/pidone.status").contains("\"exit_code\":0"));
+}
+
+#[test]
+fn a_fifo_at_the_metadata_document_is_refused() {
+    let mut b = metadata_bundle("fifomd", serde_json::json!({}));
+    b.fifo("etc/pidone/metadata.json");
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", show(&o));
+}
+
+#[test]
+fn a_fifo_at_etc_passwd_is_refused() {
+    // Planted by a helper: runc reads /etc/passwd itself before pidone
+    // starts.
+    let mut b = metadata_bundle(
+        "fifopw",
+        serde_json::json!({"Cmd": ["id"], "User": "app",
+            "pidone:helpers": [{"argv": ["sh", "-c", "rm /etc/passwd; mkfifo /etc/passwd"]}]}),
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("/etc/passwd"), "{}", show(&o));
+}
+
+// ------------------------------------------------- huge inputs, 64 MiB
+
+#[test]
+fn a_huge_dockerenv_is_refused_not_read() {
+    let mut b = dockerinit_bundle("hugeenv", &[], "echo ran");
+    b.huge(".dockerenv");
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("larger than"), "{}", show(&o));
+}
+
+#[test]
+fn a_huge_etc_passwd_is_refused_not_read() {
+    // Planted by a helper, as above.
+    let mut b = metadata_bundle(
+        "hugepw",
+        serde_json::json!({"Cmd": ["id"], "User": "app",
+            "pidone:helpers": [{"argv": ["truncate", "-s", "1G", "/etc/passwd"]}]}),
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("larger than"), "{}", show(&o));
+}
+
+#[test]
+fn a_helper_pidfile_pointing_at_dev_zero_is_not_read() {
+    let mut b = metadata_bundle(
+        "zeropid",
+        serde_json::json!({"Cmd": ["echo", "ran"],
+            "pidone:helpers": [{"argv": ["sleep", "1000"], "pidfile": "/run/h.pid"}]}),
+    );
+    b.link("run/h.pid", "/dev/zero");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "ran\n");
+}
+
+// ------------------------------------------------------ a dying pidone
+
+fn usage_error_with_stderr(stderr: Stdio) -> Output {
+    let mut c = as_pid1(&[], &["--bogus", "x"]);
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+    wait_output(c.spawn().expect("spawn"), DEADLINE)
+}
+
+#[test]
+fn a_full_stderr_is_no_crash() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let o = usage_error_with_stderr(Stdio::from(full));
+    assert_eq!(code(&o), Some(2), "exit status {:?}", o.status);
+}
+
+#[test]
+fn a_closed_stderr_pipe_is_no_crash() {
+    // The test harness ignores SIGPIPE, and pidone keeps the disposition
+    // it was given: the write fails with EPIPE.
+    let (r, w) = std::io::pipe().expect("pipe");
+    drop(r);
+    let o = usage_error_with_stderr(Stdio::from(w));
+    assert_eq!(code(&o), Some(2), "exit status {:?}", o.status);
+}
+
+// ------------------------------------------- a container, not a machine
+
+#[test]
+fn a_container_without_proc_runs_its_argv() {
+    // runc needs /proc to start the container, so its first process
+    // unmounts it and execs pidone as PID 1. That takes CAP_SYS_ADMIN
+    // (a regression could remount): every mount here is a tmpfs, a
+    // read-only one, or volatile, and pidone is a copy on the tmpfs, not
+    // a bind mount of the machine's file system. No CAP_SYS_BOOT.
+    let script =
+        "umount -l /proc && exec /bin/pidone-copy -- sh -c 'echo argv-ran; ls /proc | wc -l'";
+    let mut b = Bundle::new("noproc", &["/bin/sh", "-c", script]);
+    std::fs::copy(pidone(), b.path("bin/pidone-copy")).expect("copy pidone");
+    let p = &mut b.config["process"]["capabilities"];
+    for set in ["bounding", "effective", "permitted"] {
+        p[set]
+            .as_array_mut()
+            .expect("caps")
+            .push("CAP_SYS_ADMIN".into());
+    }
+    // runc's masks are mounts on /proc's files, in the way of the umount.
+    let linux = b.config["linux"].as_object_mut().expect("linux");
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "argv-ran\n0\n", "{}", show(&o));
+    assert!(!stderr(&o).contains("machine"), "{}", show(&o));
+}
+
+// ---------------------------------------------------- a stale pidfile
+
+#[test]
+fn a_stale_helper_pidfile_naming_pid_1_is_ignored() {
+    // Left by an earlier start: it names pidone itself. The helper writes
+    // its own after a while; `docker:noipmgmtd` then kills the helpers.
+    let mut b = metadata_bundle(
+        "stalepid",
+        serde_json::json!({"docker:cmd": ["sh", "-c", "sleep 0.2; echo ran"],
+            "docker:noipmgmtd": true,
+            "pidone:helpers": [{"argv": ["sh", "-c", "sleep 0.3; echo $$ > /run/h.pid; exec sleep 1000"],
+                "pidfile": "/run/h.pid"}]}),
+    );
+    b.write("run/h.pid", "1\n");
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "ran\n", "{}", show(&o));
+    let log = b.read("var/log/pidone.log");
+    assert!(
+        !log.contains("helper pid 1:"),
+        "pidone signalled itself:\n{}",
+        log
+    );
+}
+
+// ------------------------------------------------------------- leaks
+
+#[test]
+fn a_newline_in_an_argument_forges_no_log_line() {
+    let mut b = metadata_bundle(
+        "argnl",
+        serde_json::json!({"Cmd": ["true", "x\n2026-01-01T00:00:00.000Z FATAL FORGED"]}),
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let log = b.read("var/log/pidone.log");
+    assert!(
+        log.contains("x\\n2026"),
+        "the argument is logged escaped:\n{}",
+        log
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("FATAL FORGED") && l.starts_with("2026-01-01")),
+        "a forged line:\n{}",
+        log
+    );
+}
+
+#[test]
+fn a_newline_in_the_hostname_is_refused_naming_the_key() {
+    let mut b = metadata_bundle(
+        "hostnl",
+        serde_json::json!({"docker:cmd": ["true"], "sdc:hostname": "web1\n192.0.2.66 evil.example"}),
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("sdc:hostname"), "{}", show(&o));
+    assert!(!b.read("etc/hosts").contains("evil"));
+}
+
+#[test]
+fn a_newline_in_a_search_domain_is_refused_naming_the_key() {
+    let mut b = metadata_bundle(
+        "searchnl",
+        serde_json::json!({"docker:cmd": ["true"], "sdc:resolvers": ["192.0.2.53"],
+            "docker:dnssearch": ["a.example\nnameserver 192.0.2.66"]}),
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(125), "{}", show(&o));
+    assert!(stderr(&o).contains("docker:dnssearch"), "{}", show(&o));
+    assert!(!b.read("etc/resolv.conf").contains("192.0.2.66"));
+}
+
+#[test]
+fn a_dockerenv_entry_without_equals_and_hostname_values_are_not_logged() {
+    let mut b = dockerinit_bundle("envleak", &["-e", "HOSTNAME=hs-secret-42"], "echo ran");
+    b.write(".dockerenv", r#"["PATH=/bin","TOPSECRET-no-equals-sign"]"#);
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let all = format!("{}{}", stderr(&o), b.read("var/log/pidone.log"));
+    assert!(
+        all.contains("entry 2"),
+        "the bad entry is named by index:\n{}",
+        all
+    );
+    assert!(!all.contains("TOPSECRET"), "{}", all);
+    assert!(!all.contains("hs-secret-42"), "{}", all);
+}
+
+#[test]
+fn the_metadata_flow_closes_inherited_descriptors() {
+    let marker = format!("/tmp/pdh-leak-marker-{}", std::process::id());
+    std::fs::write(&marker, "").expect("marker");
+    let mut b = metadata_bundle(
+        "fdleak",
+        serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"]}),
+    );
+    b.preserve_fds = 1;
+    let mut cmd = b.command();
+    let f = std::fs::File::open(&marker).expect("marker");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: dup2 in the child before exec; the descriptor is open.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = run(cmd, DEADLINE);
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert!(!stdout(&o).contains("pdh-leak-marker"), "{}", show(&o));
+}
+
+#[test]
+fn keep_fds_hands_the_inherited_descriptors_on() {
+    let marker = format!("/tmp/pdh-keep-marker-{}", std::process::id());
+    std::fs::write(&marker, "").expect("marker");
+    let mut b = metadata_bundle(
+        "fdkeep",
+        serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"], "pidone:keep_fds": true}),
+    );
+    b.preserve_fds = 1;
+    let mut cmd = b.command();
+    let f = std::fs::File::open(&marker).expect("marker");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: dup2 in the child before exec; the descriptor is open.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = run(cmd, DEADLINE);
+    let _ = std::fs::remove_file(&marker);
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert!(stdout(&o).contains("pdh-keep-marker"), "{}", show(&o));
+}
+
+#[test]
+fn no_new_privileges_on_request_only() {
+    for (doc_value, want) in [(None, "NoNewPrivs:\t0"), (Some(true), "NoNewPrivs:\t1")] {
+        let mut doc = serde_json::json!({"Cmd": ["grep", "NoNewPrivs", "/proc/self/status"]});
+        if let Some(v) = doc_value {
+            doc["pidone:no_new_privileges"] = v.into();
+        }
+        let mut b = metadata_bundle("nnp", doc);
+        b.config["process"]["noNewPrivileges"] = false.into();
+        let o = b.run();
+        assert_eq!(code(&o), Some(0), "{}", show(&o));
+        assert_eq!(stdout(&o).trim(), want, "{}", show(&o));
+    }
+}
