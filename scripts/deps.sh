@@ -33,6 +33,7 @@ test)
 	want containerd containerd
 	want ctr containerd
 	want jq jq
+	want python3 python3
 	;;
 bench)
 	want tini-static tini
@@ -72,6 +73,27 @@ if [ -n "$need_pkgs" ]; then
 		exit 1
 	}
 	[ -z "$policy" ] || rm -f "$policy"
+fi
+
+if [ "$what" = test ]; then
+	# cloud-init imports yaml; the rest of it is unpacked below.
+	python3 -c 'import yaml' 2>/dev/null || {
+		[ "$(id -u)" = 0 ] || { echo "deps: need root to apt-get install python3-yaml" >&2; exit 1; }
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+	}
+	# Debian's cloud-init, unpacked and never installed: its SmartOS
+	# metadata client checks the test metadata service (tests/zones.rs).
+	ci=.cache/cloud-init
+	if [ ! -d $ci/usr/lib/python3/dist-packages/cloudinit ]; then
+		echo "deps: unpacking cloud-init into $ci" >&2
+		rm -rf $ci.tmp && mkdir -p $ci.tmp/debs
+		(cd $ci.tmp/debs && apt-get download cloud-init python3-serial python3-configobj >/dev/null 2>&1) || {
+			apt-get update -qq >/dev/null
+			(cd $ci.tmp/debs && apt-get download cloud-init python3-serial python3-configobj >/dev/null)
+		}
+		for d in $ci.tmp/debs/*.deb; do dpkg -x "$d" $ci.tmp; done
+		rm -rf $ci.tmp/debs $ci && mv $ci.tmp $ci
+	fi
 fi
 
 if [ -x scripts/kernel.sh ]; then

@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 
 use crate::cli::{self, dockerinit::DockerEnv, Source};
 use crate::error::{Error, Result, Stage};
+use crate::mdata::{client::Transport, source, zone::Session};
 use crate::{files, metadata, plan};
 
 /// argv as the C runtime gave it.
@@ -183,6 +184,8 @@ pub fn read_metadata(source: &Source) -> Result<Vec<u8>> {
                 .map(|_| buf)
         }
         Source::File(p) => files::read_bounded(p, limit),
+        // (A metadata service is asked key by key: load_metadata.)
+        _ => Err(std::io::ErrorKind::Unsupported.into()),
     };
     r.map_err(|e| {
         Error::new(
@@ -215,4 +218,80 @@ pub fn sanitize_stdio() {
             }
         }
     }
+}
+
+/// The input step of the metadata flow: the document, where it came from
+/// (for the log), the open service (for the zone's handshakes), and what
+/// the search looked at.
+pub struct Loaded {
+    pub doc: Doc,
+    /// The source chosen.
+    pub source: Source,
+    pub from: String,
+    pub session: Option<Session>,
+    pub tried: Vec<String>,
+}
+
+/// A document's bytes, or the keys the service gave (kept as a map: a
+/// round trip through JSON text would link serde_json's serializer).
+pub enum Doc {
+    Bytes(Vec<u8>),
+    Keys(serde_json::Map<String, serde_json::Value>),
+}
+
+/// Find the source (unless named), then read the file or ask the service.
+pub fn load_metadata(source: &Source, machine: bool) -> Result<Loaded> {
+    use std::os::unix::fs::FileTypeExt;
+    use std::path::Path;
+    let (source, tried) = match source {
+        Source::Search => {
+            let product = machine.then(|| {
+                std::fs::read_to_string(source::DMI_PRODUCT)
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default()
+            });
+            let socket =
+                |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket());
+            let file = |p: &Path| p.exists();
+            let facts = source::Facts {
+                socket: &socket,
+                file: &file,
+                machine: product.as_deref(),
+            };
+            source::search(&facts, Path::new(cli::DEFAULT_METADATA))
+                .map_err(|e| Error::new(Stage::Metadata, e))?
+        }
+        s => (s.clone(), Vec::new()),
+    };
+    let transport = match &source {
+        Source::Socket(p) => Transport::Socket(p.clone()),
+        Source::Serial(p) => Transport::Serial(p.clone()),
+        _ => {
+            return Ok(Loaded {
+                doc: Doc::Bytes(read_metadata(&source)?),
+                from: source.describe(),
+                source,
+                session: None,
+                tried,
+            })
+        }
+    };
+    let started = std::time::Instant::now();
+    let mut session = Session::open(&transport)?;
+    let keys = session.fetch()?;
+    // The service's cost, for the log (and bench/mdata.sh).
+    let from = format!(
+        "{}: {} of {} keys in {} us",
+        session.describe(),
+        keys.len(),
+        metadata::SERVICE_KEYS.len(),
+        started.elapsed().as_micros()
+    );
+    Ok(Loaded {
+        doc: Doc::Keys(keys),
+        source,
+        from,
+        session: Some(session),
+        tried,
+    })
 }

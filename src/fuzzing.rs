@@ -20,6 +20,7 @@ pub const TARGETS: &[&str] = &[
     "passwd_group",
     "dhcp_reply",
     "netlink_reply",
+    "mdata_frame",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -38,6 +39,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
             let _ = cli::kernel::machine_flag(&String::from_utf8_lossy(data));
         }
         "passwd_group" => passwd_group(data),
+        "mdata_frame" => mdata_frame(data),
         "dhcp_reply" => {
             let mac = [2, 0, 0, 0, 0, 1];
             let xid = 0x1234_5678;
@@ -109,4 +111,25 @@ fn passwd_group(data: &[u8]) {
     let passwd = Ok(text(parts.next()));
     let group = Ok(text(parts.next()));
     let _ = crate::setup::user::resolve_in(&spec, &passwd, &group);
+}
+
+/// The metadata protocol's frames: any line as a V2 reply and as V1
+/// lines, base64 alone, and a round trip (a request built from the bytes
+/// must parse back to them).
+fn mdata_frame(data: &[u8]) {
+    use crate::mdata::frame;
+    let _ = frame::reply(data, 0x1234_5678);
+    let _ = frame::b64_decode(data);
+    let mut v1 = frame::V1Reader::default();
+    for line in data.split(|&c| c == b'\n') {
+        if v1.feed(line).is_some() {
+            v1 = frame::V1Reader::default();
+        }
+    }
+    let mut line = frame::request(0x0bad_cafe, "SUCCESS", Some(data));
+    line.pop();
+    let back = frame::reply(&line, 0x0bad_cafe)
+        .ok()
+        .and_then(|r| r.payload);
+    assert_eq!(back.as_deref(), Some(data), "a V2 frame did not round-trip");
 }

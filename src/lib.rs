@@ -26,6 +26,7 @@ pub mod error;
 pub mod files;
 pub mod launch;
 pub mod log;
+pub mod mdata;
 pub mod metadata;
 pub mod netlink;
 pub mod plan;

@@ -32,6 +32,7 @@ mod error;
 mod files;
 mod launch;
 mod log;
+mod mdata;
 mod metadata;
 mod netlink;
 mod plan;
@@ -83,7 +84,10 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
         }
         Ok(Request::Run(plan)) => plan,
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
-            Ok(plan) => Box::new(plan),
+            Ok((plan, zone)) => {
+                log::init(&plan.log);
+                return launch(&plan, inherited, zone);
+            }
             Err((e, fallback)) => {
                 log::init(&fallback.log);
                 return fatal(&e);
@@ -103,23 +107,38 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
     };
 
     log::init(&plan.log);
-    launch(&plan, inherited)
+    launch(&plan, inherited, None)
 }
 
 #[cfg_attr(test, allow(dead_code))]
-/// Read and parse a metadata document on top of `base`. On failure, the
-/// error and the metadata defaults on `base` (so the error reaches the
-/// log file). Shared by both flows and never inlined: it exists once.
+/// Read (or fetch from the metadata service) and parse the metadata on
+/// top of `base`; the service stays open for the zone's handshakes. On
+/// failure, the error and the metadata defaults on `base` (so the error
+/// reaches the log file). Shared by both flows and never inlined: it
+/// exists once.
 #[inline(never)]
 fn from_metadata(
     source: &cli::Source,
     base: Box<plan::Plan>,
-) -> std::result::Result<plan::Plan, (Error, Box<plan::Plan>)> {
-    match boot::read_metadata(source).and_then(|doc| metadata::parse(&doc, (*base).clone())) {
-        Ok(mut plan) => {
-            plan.notes
-                .insert(0, format!("metadata from {}", source.describe()));
-            Ok(plan)
+) -> std::result::Result<(plan::Plan, Option<mdata::zone::Session>), (Error, Box<plan::Plan>)> {
+    let machine = base.machine.is_some();
+    let loaded = boot::load_metadata(source, machine).and_then(|l| {
+        match &l.doc {
+            boot::Doc::Bytes(b) => metadata::parse(b, (*base).clone()),
+            boot::Doc::Keys(k) => metadata::parse_keys(k, (*base).clone()),
+        }
+        .map(|p| (p, l))
+    });
+    match loaded {
+        Ok((mut plan, l)) => {
+            // One line: what the search passed over, then the choice.
+            let mut note = format!("metadata from {}", l.from);
+            if !l.tried.is_empty() {
+                note.push_str(&format!(" (after: {})", l.tried.join(", ")));
+            }
+            plan.notes.insert(0, note);
+            mdata::zone::for_zone(&mut plan, matches!(l.source, cli::Source::Socket(_)));
+            Ok((plan, l.session))
         }
         Err(e) => Err((e, Box::new(metadata::defaults(*base)))),
     }
@@ -129,7 +148,11 @@ fn from_metadata(
 /// From a plan to the command's end: shared by both flows, and never
 /// inlined, so the stages and the supervisor exist once in the binary.
 #[inline(never)]
-fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
+fn launch(
+    plan: &plan::Plan,
+    inherited: &signals::Inherited,
+    mut zone: Option<mdata::zone::Session>,
+) -> i32 {
     for w in &plan.warnings {
         ::log::warn!("{}", w);
     }
@@ -140,6 +163,17 @@ fn launch(plan: &plan::Plan, inherited: &signals::Inherited) -> i32 {
         Ok(l) => l,
         Err(e) => return fatal(&e),
     };
+    // A zone's handshakes, after setup and before the command, as the
+    // SmartOS zone init does them; then the service is closed.
+    if let Some(Err(e)) = zone.as_mut().map(|z| z.wait_for_attach()) {
+        return fatal(&e);
+    }
+    drop(zone);
+    if plan.personality == plan::Personality::Metadata {
+        if let Err(e) = mdata::zone::mark_provisioned() {
+            return fatal(&e);
+        }
+    }
     if plan.machine.is_some() {
         log::mark("pidone: starting the command");
     }
@@ -161,19 +195,20 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
         Ok(_) => cli::kernel::parse(&cmdline),
         Err(e) => Err(e.clone()),
     };
-    let (plan, early) = match parsed {
-        Ok(Request::Run(plan)) => (*plan, None),
+    let (plan, early, zone) = match parsed {
+        Ok(Request::Run(plan)) => (*plan, None, None),
         // (The parser keeps `base.machine` and falls back to its command,
         // the words after `--`.)
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
-            Ok(plan) => (plan, None),
-            Err((e, fallback)) => (*fallback, Some(e)),
+            Ok((plan, zone)) => (plan, None, zone),
+            Err((e, fallback)) => (*fallback, Some(e), None),
         },
         Ok(Request::Print(_)) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
+            None,
         ),
-        Err(e) => (cli::kernel::machine_plan(), Some(e)),
+        Err(e) => (cli::kernel::machine_plan(), Some(e), None),
     };
     let power = plan.machine.as_ref().map(|m| m.power).unwrap_or_default();
     log::init(&plan.log);
@@ -187,7 +222,7 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
     if let Some(e) = early {
         power::end(fatal(&e), power);
     }
-    power::end(launch(&plan, inherited), power)
+    power::end(launch(&plan, inherited, zone), power)
 }
 
 #[cfg_attr(test, allow(dead_code))]

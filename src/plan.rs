@@ -158,6 +158,12 @@ pub struct Network {
     pub dns_search: Vec<String>,
     /// Write /etc/hosts and /etc/resolv.conf (`pidone:hosts`, default true).
     pub write_etc: bool,
+    /// Only where missing or empty: a zone's platform writes them first.
+    pub keep_platform_etc: bool,
+    /// `docker:extraHosts`: more /etc/hosts lines (address, name).
+    pub extra_hosts: Vec<(IpAddr, String)>,
+    /// `docker:linkHosts`: /etc/hosts lines, as given.
+    pub link_hosts: String,
     /// How long the DHCP client tries before giving up.
     pub dhcp_timeout: Duration,
 }

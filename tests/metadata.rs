@@ -417,7 +417,7 @@ fn bad_metadata_is_one_line_and_125() {
     ));
     assert_fatal(&r, "metadata", "larger than 1048576 bytes");
     std::fs::remove_file(r.path("etc/pidone/metadata.json")).unwrap();
-    assert_fatal(&r, "metadata", "cannot read /etc/pidone/metadata.json");
+    assert_fatal(&r, "metadata", "no metadata source: no socket /.zonecontrol/metadata.sock, no socket /native/.zonecontrol/metadata.sock, no socket /var/run/smartdc/metadata.sock, no file /etc/pidone/metadata.json");
 }
 
 #[test]

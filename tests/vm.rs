@@ -707,3 +707,97 @@ while :; do sleep 0.2; done
     b.assert_line("cmd: got SIGINT, cleaning up");
     b.assert_clean_end(130, "reboot: Power down");
 }
+
+/// The same guest, pidone named on the kernel command line
+/// (`pidone.metadata=serial`), the service silent: the handshake's deadline,
+/// then 125 naming the port, and the machine powers off.
+#[test]
+fn a_silent_serial_service_powers_off_with_125() {
+    let scratch = Scratch::new("vm-serial-silent");
+    let svc = common::mdata::Service::start("vm-serial-silent", "{}", "silent", None);
+    let initrd = initramfs(&scratch.0, &[]);
+    let chardev = format!("socket,id=md,path={}", svc.socket.display());
+    let b = boot_with(
+        &initrd,
+        "pidone.metadata=serial",
+        &[
+            "-serial",
+            "mon:stdio",
+            "-chardev",
+            &chardev,
+            "-serial",
+            "chardev:md",
+        ],
+    );
+    b.assert_line("pidone: FATAL stage=metadata: metadata service on serial port /dev/ttyS1: no answer to the serial handshake within 6 s");
+    b.assert_clean_end(125, "reboot: Power down");
+}
+
+/// A Triton HVM guest: no metadata file and nothing on the kernel command
+/// line; the DMI product name says `SmartDC HVM`, so pidone asks the
+/// metadata service on the second serial port (QEMU's chardev, a unix
+/// socket the test service listens on). Command, NICs, routes and the
+/// modules all come over that line.
+#[test]
+fn metadata_over_the_serial_port_of_a_triton_guest() {
+    let scratch = Scratch::new("vm-serial");
+    let script = r#"
+echo "hostname: $(hostname)"
+ip -4 addr show eth0 | grep -o 'inet [0-9./]*' | sed 's/^/addr: /'
+ip -4 route show | grep -v '^10.0.2.0/24' | sed 's/^/route: /'
+grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
+"#;
+    let data = serde_json::json!({
+        "docker:cmd": "[\"/bin/sh\", \"/t/serial.sh\"]",
+        "sdc:hostname": "triton-hvm",
+        "pidone:modules": "[\"virtio_pci\", \"virtio_net\"]",
+        "sdc:nics": serde_json::json!([{"interface": "eth0", "ip": "10.0.2.15", "netmask": "255.255.255.0",
+            "gateway": "10.0.2.2", "primary": true}]).to_string(),
+        "sdc:routes": serde_json::json!([{"dst": "10.77.0.0/16", "gateway": "10.0.2.3", "linklocal": false}]).to_string(),
+    });
+    let svc = common::mdata::Service::start("vm-serial", &data.to_string(), "v2", None);
+    let initrd = initramfs(&scratch.0, &[("t/serial.sh", script)]);
+    let chardev = format!("socket,id=md,path={}", svc.socket.display());
+    let b = boot_with(
+        &initrd,
+        "",
+        &[
+            "-serial",
+            "mon:stdio",
+            "-chardev",
+            &chardev,
+            "-serial",
+            "chardev:md",
+            "-smbios",
+            "type=1,product=SmartDC HVM",
+            "-netdev",
+            "user,id=vmnet0",
+            "-device",
+            "virtio-net-pci,netdev=vmnet0,romfile=",
+        ],
+    );
+    b.assert_line("hostname: triton-hvm");
+    b.assert_line("addr: inet 10.0.2.15/24");
+    b.assert_line("route: default via 10.0.2.2 dev eth0");
+    b.assert_line("route: 10.77.0.0/16 via 10.0.2.3 dev eth0");
+    // The search's choice and the fetch's time, from pidone's log.
+    let log = b
+        .console
+        .lines()
+        .find(|l| l.starts_with("log: metadata from "))
+        .unwrap_or_else(|| panic!("no metadata line:\n{}", b.console));
+    assert!(
+        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 28 keys in "),
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("DMI product name \"SmartDC HVM\": a Triton guest"),
+        "{}",
+        log
+    );
+    eprintln!("{}", log);
+    b.assert_clean_end(0, "reboot: Power down");
+    let gets = svc.requests().iter().filter(|(op, _)| op == "GET").count();
+    assert!(gets > 10, "{:?}", svc.requests());
+}

@@ -3,7 +3,7 @@
 //! word belongs to the kernel and is ignored. Words after `--` are the
 //! command (as libkrun does), used when no metadata document gives one.
 //!
-//!   pidone.metadata=PATH     read this metadata document
+//!   pidone.metadata=SOURCE   a metadata document, socket:PATH, serial:DEVICE
 //!   pidone.machine=0|1       force machine mode on or off (read by boot)
 //!   pidone.verbose=N         log level on the console (0 warnings .. 3)
 //!   pidone.grace=SECONDS     grace between SIGTERM and SIGKILL at the end
@@ -23,7 +23,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use super::{Request, Source, DEFAULT_METADATA};
+use super::{Request, Source};
 use crate::error::{Error, Result};
 use crate::plan::{Machine, Nic, Personality, Plan, PowerAction, RootSwitch};
 use crate::values;
@@ -134,7 +134,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         root: None,
         power: PowerAction::PowerOff,
     };
-    let mut metadata: Option<PathBuf> = None;
+    let mut metadata: Option<Source> = None;
     let mut root_dev: Option<String> = None;
     let mut fstype = String::from("ext4");
     let mut flags = String::new();
@@ -149,7 +149,7 @@ pub fn parse(cmdline: &str) -> Result<Request> {
         };
         let (key, v) = opt.split_once('=').unwrap_or((opt, ""));
         match key {
-            "metadata" if !v.is_empty() => metadata = Some(PathBuf::from(v)),
+            "metadata" if !v.is_empty() => metadata = Some(super::source(v)),
             "machine" => {}
             "verbose" => {
                 plan.log.verbosity = values::verbosity(v)
@@ -219,9 +219,8 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             .push("command from the kernel command line".into());
         return Ok(Request::Run(Box::new(plan)));
     }
-    let path = metadata.unwrap_or_else(|| PathBuf::from(DEFAULT_METADATA));
     Ok(Request::Metadata {
-        source: Source::File(path),
+        source: metadata.unwrap_or(Source::Search),
         base: Box::new(plan),
     })
 }
@@ -330,7 +329,7 @@ mod tests {
         }
         match parse("console=ttyS0") {
             Ok(Request::Metadata { source, .. }) => {
-                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+                assert_eq!(source, Source::Search)
             }
             other => panic!("{:?}", other),
         }

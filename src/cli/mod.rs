@@ -29,6 +29,13 @@ pub enum Request {
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// The zone's metadata service on this unix socket.
+    Socket(PathBuf),
+    /// The metadata service on this serial port (a Triton HVM guest).
+    Serial(PathBuf),
+    /// Nothing named: the search of `mdata::source` (zone sockets, the
+    /// default file, the serial port of a Triton guest).
+    Search,
 }
 
 impl Source {
@@ -37,9 +44,30 @@ impl Source {
         match self {
             Source::Stdin => "standard input".into(),
             Source::File(p) => p.display().to_string(),
+            Source::Socket(p) => format!("the metadata service on socket {}", p.display()),
+            Source::Serial(p) => format!("the metadata service on serial port {}", p.display()),
+            Source::Search => "the first metadata source found".into(),
         }
     }
 }
+
+/// `-`, `socket:PATH`, `serial:DEVICE` (`serial` alone: `/dev/ttyS1`), or
+/// a file's path.
+pub fn source(spec: &str) -> Source {
+    if spec == "-" {
+        Source::Stdin
+    } else if let Some(p) = spec.strip_prefix("socket:") {
+        Source::Socket(p.into())
+    } else if spec == "serial" {
+        Source::Serial(SERIAL_DEVICE.into())
+    } else if let Some(p) = spec.strip_prefix("serial:") {
+        Source::Serial(p.into())
+    } else {
+        Source::File(spec.into())
+    }
+}
+
+pub const SERIAL_DEVICE: &str = "/dev/ttyS1";
 
 pub const DEFAULT_METADATA: &str = "/etc/pidone/metadata.json";
 

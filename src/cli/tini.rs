@@ -6,14 +6,14 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Environ, Request, Source, DEFAULT_METADATA};
+use super::{Environ, Request, Source};
 use crate::error::{Error, Result};
 use crate::plan::{Personality, Plan, Target};
 use crate::values;
 
 pub const HELP: &str = "\
 Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
-       pidone [--metadata PATH]      (no command: read the metadata document)
+       pidone [--metadata SOURCE]    (no command: take it from the metadata)
 
 Runs COMMAND as its child, reaps every zombie, forwards signals, and when
 COMMAND ends gives the remaining processes a grace period to exit.
@@ -31,7 +31,8 @@ COMMAND ends gives the remaining processes a grace period to exit.
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
       --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
-      --metadata PATH        take everything from a metadata document (- = stdin)
+      --metadata SOURCE      take everything from metadata: a file (- = stdin),
+                             socket:PATH or serial:DEVICE (a metadata service)
   -h, --help                 this text
   -V, --version              print the version
 
@@ -123,13 +124,7 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
         "no-new-privs" => plan.no_new_privs = true,
-        "metadata" => {
-            p.metadata = Some(if v == "-" {
-                Source::Stdin
-            } else {
-                Source::File(PathBuf::from(v))
-            })
-        }
+        "metadata" => p.metadata = Some(super::source(v)),
         "h" | "help" => p.print = Some(HELP.to_string()),
         "V" | "version" => p.print = Some(super::version_line()),
         "l" | "license" => p.print = Some("pidone is released under the MIT license.\n".into()),
@@ -297,9 +292,8 @@ fn request(
         // Started as a zone's or machine's init with nothing to run: the
         // command and everything else come from a metadata document.
         let source = metadata.unwrap_or_else(|| match env.get("PIDONE_METADATA") {
-            Some("-") => Source::Stdin,
-            Some(path) if !path.is_empty() => Source::File(PathBuf::from(path)),
-            _ => Source::File(PathBuf::from(DEFAULT_METADATA)),
+            Some(spec) if !spec.is_empty() => super::source(spec),
+            _ => Source::Search,
         });
         plan.personality = Personality::Metadata;
         return Ok(Request::Metadata {
@@ -431,7 +425,7 @@ mod tests {
         assert!(plan(&["-P"]).pause);
         match parse(Personality::Tini, &os(&[]), &env(&[])) {
             Ok(Request::Metadata { source, .. }) => {
-                assert_eq!(source, Source::File(DEFAULT_METADATA.into()))
+                assert_eq!(source, Source::Search)
             }
             other => panic!("{:?}", other),
         }

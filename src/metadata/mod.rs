@@ -172,6 +172,12 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
             format!("is {}; expected one JSON object", kind(&root)),
         ));
     };
+    parse_keys(&root, base)
+}
+
+/// The keys of a document already split (what the metadata service gave:
+/// key to string, as SmartOS stores them).
+pub fn parse_keys(root: &Map<String, Value>, base: Plan) -> Result<Plan> {
     let mut plan = defaults(base);
     let mut unknown = Vec::new();
     let smartos = root
@@ -179,12 +185,12 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
         .any(|k| k.starts_with("docker:") || k.starts_with("sdc:"));
     let found = if smartos {
         plan.notes.push("metadata: SmartOS zone keys".into());
-        smartos_keys(&root, &mut plan, &mut unknown)?
+        smartos_keys(root, &mut plan, &mut unknown)?
     } else {
         plan.notes.push("metadata: OCI image config".into());
-        oci_keys(&root, &mut plan, &mut unknown)?
+        oci_keys(root, &mut plan, &mut unknown)?
     };
-    for (key, v) in &root {
+    for (key, v) in root {
         if key.starts_with("pidone:") {
             pidone_key(key, v, &mut plan, &mut unknown)?;
         }
@@ -214,6 +220,42 @@ pub fn parse(doc: &[u8], base: Plan) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Every key this parser reads, in the order the SmartOS zone init reads
+/// them: what a metadata service is asked for (one GET each). A key added
+/// to the parser goes here too. (`docker:wait_for_attach` is the zone
+/// handshake's own, asked for after setup.)
+pub const SERVICE_KEYS: &[&str] = &[
+    "docker:entrypoint",
+    "docker:cmd",
+    "docker:env",
+    "docker:linkEnv",
+    "docker:user",
+    "docker:workdir",
+    "docker:tty",
+    "docker:open_stdin",
+    "docker:noipmgmtd",
+    "sdc:hostname",
+    "sdc:nics",
+    "sdc:routes",
+    "sdc:resolvers",
+    "docker:dnssearch",
+    "docker:extraHosts",
+    "docker:linkHosts",
+    // pidone's own.
+    "pidone:restart",
+    "pidone:grace",
+    "pidone:helpers",
+    "pidone:console",
+    "pidone:log",
+    "pidone:syslog",
+    "pidone:hosts",
+    "pidone:keep_fds",
+    "pidone:no_new_privileges",
+    "pidone:modules",
+    "pidone:root",
+    "pidone:poweroff",
+];
+
 /// Keys SmartOS puts in every docker zone that pidone has no use for; not
 /// worth a warning.
 const SMARTOS_IGNORED: &[&str] = &[
@@ -224,8 +266,6 @@ const SMARTOS_IGNORED: &[&str] = &[
     "docker:logdriver",
     "docker:logconfig",
     "docker:restartpolicy",
-    "docker:extraHosts",
-    "docker:linkHosts",
     "docker:attach_stdin",
     "docker:attach_stdout",
     "docker:attach_stderr",
@@ -287,6 +327,19 @@ fn smartos_keys(
                     })
                     .collect::<Result<_>>()?
             }
+            "docker:extraHosts" => {
+                let form = "an array of \"name:address\" strings";
+                plan.network.extra_hosts = strings(k, v, form)?
+                    .iter()
+                    .map(|e| {
+                        e.split_once(':')
+                            .and_then(|(n, a)| Some((a.parse().ok()?, n.to_string())))
+                            .filter(|(_, n)| !n.is_empty() && !n.contains(char::is_whitespace))
+                            .ok_or_else(|| bad(k, format!("{:?}; expected {}", e, form)))
+                    })
+                    .collect::<Result<_>>()?
+            }
+            "docker:linkHosts" => plan.network.link_hosts = string(k, v)?,
             "docker:dnssearch" => {
                 plan.network.dns_search = strings(k, v, "an array of domain names")?;
                 if let Some(i) = plan
@@ -644,6 +697,12 @@ mod tests {
         assert!(err(r#"{"docker:user": 5, "docker:cmd": ["x"]}"#)
             .contains("docker:user: got a number; expected a string"));
         assert!(err(r#"{"Env": [1], "Cmd": ["x"]}"#).contains("Env: element 0 is a number"));
+        assert!(err(r#"{"docker:extraHosts": ["db"], "docker:cmd": ["x"]}"#)
+            .contains("docker:extraHosts: \"db\"; expected an array of \"name:address\" strings"));
+        assert!(
+            err(r#"{"docker:extraHosts": [":1.2.3.4"], "docker:cmd": ["x"]}"#)
+                .contains("docker:extraHosts")
+        );
         assert!(err(r#"{"sdc:resolvers": ["x"], "docker:cmd": ["x"]}"#)
             .contains("sdc:resolvers: \"x\" is not an IP"));
         assert!(err(r#"{"pidone:restart": "sometimes", "Cmd": ["x"]}"#).contains("on-failure:N"));

@@ -17,6 +17,9 @@ use crate::plan::Console;
 
 pub fn open(console: Option<&Console>) -> Result<Option<Stdio>> {
     let Some(c) = console else { return Ok(None) };
+    if c.path.is_dir() {
+        return Ok(zfd(c));
+    }
     let fd = match open_device(c.path.as_os_str().as_bytes(), libc::O_RDWR) {
         Ok(fd) => fd,
         Err(e) => {
@@ -77,6 +80,52 @@ pub fn open(console: Option<&Console>) -> Result<Option<Stdio>> {
         stderr: fd,
         controlling_tty: false,
     }))
+}
+
+/// A SmartOS zone's console devices, a directory (`/dev/zfd`): `0` is the
+/// terminal (tty mode: all three) or stdin, `1` stdout, `2` stderr.
+fn zfd(c: &Console) -> Option<Stdio> {
+    let dev = |n: &str, mode| {
+        let p = c.path.join(n);
+        open_device(p.as_os_str().as_bytes(), mode).map_err(|e| {
+            log::warn!(
+                "stage=console: cannot open {}: {}; keeping the inherited stdio",
+                p.display(),
+                e
+            )
+        })
+    };
+    if c.tty {
+        let fd = dev("0", libc::O_RDWR).ok()?;
+        log::info!(
+            "console {}/0 (tty: new session, controlling terminal)",
+            c.path.display()
+        );
+        return Some(Stdio {
+            stdin: fd,
+            stdout: fd,
+            stderr: fd,
+            controlling_tty: true,
+        });
+    }
+    let stdout = dev("1", libc::O_WRONLY).ok()?;
+    let stderr = dev("2", libc::O_WRONLY).ok()?;
+    let stdin = if c.open_stdin {
+        dev("0", libc::O_RDWR).ok()?
+    } else {
+        open_device(b"/dev/null", libc::O_RDONLY).ok()?
+    };
+    log::info!(
+        "console {}/1 and /2 (stdout, stderr); stdin {}",
+        c.path.display(),
+        if c.open_stdin { "0" } else { "/dev/null" }
+    );
+    Some(Stdio {
+        stdin,
+        stdout,
+        stderr,
+        controlling_tty: false,
+    })
 }
 
 /// Open close-on-exec, never becoming pidone's own controlling terminal and

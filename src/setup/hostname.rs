@@ -32,13 +32,32 @@ pub fn apply(plan: &Plan) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(name) = &plan.hostname {
-        write(Path::new(HOSTS), &hosts(name, primary_address(plan)));
+    let net = &plan.network;
+    if plan.hostname.is_some() || !net.extra_hosts.is_empty() || !net.link_hosts.is_empty() {
+        let mut text = hosts(plan.hostname.as_deref(), primary_address(plan));
+        for (addr, name) in &net.extra_hosts {
+            let _ = writeln!(text, "{}\t{}", addr, name);
+        }
+        text.push_str(&net.link_hosts);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        write_unless_platforms(plan, Path::new(HOSTS), &text);
     }
-    if !plan.network.resolvers.is_empty() || !plan.network.dns_search.is_empty() {
-        write(Path::new(RESOLV_CONF), &resolv_conf(plan));
+    if !net.resolvers.is_empty() || !net.dns_search.is_empty() {
+        write_unless_platforms(plan, Path::new(RESOLV_CONF), &resolv_conf(plan));
     }
     Ok(())
+}
+
+/// In a zone the platform (vmadm) writes these files before the zone
+/// boots: a file with content is then its, and stays.
+fn write_unless_platforms(plan: &Plan, path: &Path, text: &str) {
+    if plan.network.keep_platform_etc && std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        log::info!("{} left as the platform wrote it", path.display());
+        return;
+    }
+    write(path, text);
 }
 
 /// Replace /etc/resolv.conf with `text`; also used by the network stage
@@ -71,12 +90,14 @@ fn primary_address(plan: &Plan) -> Option<IpAddr> {
         .map(|c| c.addr)
 }
 
-fn hosts(name: &str, addr: Option<IpAddr>) -> String {
+fn hosts(name: Option<&str>, addr: Option<IpAddr>) -> String {
     let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    // Without an address of its own the name still resolves, as Debian
-    // does it.
-    let addr = addr.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
-    let _ = writeln!(s, "{}\t{}", addr, name);
+    if let Some(name) = name {
+        // Without an address of its own the name still resolves, as
+        // Debian does it.
+        let addr = addr.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
+        let _ = writeln!(s, "{}\t{}", addr, name);
+    }
     s
 }
 
@@ -108,7 +129,7 @@ mod tests {
     #[test]
     fn hosts_and_resolv_conf_text() {
         let mut p = Plan::new(Personality::Metadata);
-        assert!(hosts("box", None).ends_with("127.0.1.1\tbox\n"));
+        assert!(hosts(Some("box"), None).ends_with("127.0.1.1\tbox\n"));
         p.network.nics = vec![
             Nic {
                 addrs: vec![Cidr {
@@ -126,7 +147,7 @@ mod tests {
                 ..Nic::default()
             },
         ];
-        assert!(hosts("box", primary_address(&p)).ends_with("10.1.0.2\tbox\n"));
+        assert!(hosts(Some("box"), primary_address(&p)).ends_with("10.1.0.2\tbox\n"));
         p.network.resolvers = vec!["8.8.8.8".parse().unwrap(), "2001:db8::1".parse().unwrap()];
         p.network.dns_search = vec!["a.example".into(), "b.example".into()];
         assert_eq!(

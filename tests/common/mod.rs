@@ -3,6 +3,8 @@
 //! to install; they never pass by skipping.
 #![allow(dead_code)]
 
+pub mod mdata;
+
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
