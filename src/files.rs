@@ -90,6 +90,18 @@ struct Split<'a> {
 }
 
 fn split(path: &Path) -> io::Result<Split<'_>> {
+    let (absolute, mut parts) = components(path)?;
+    let name = parts.pop().ok_or_else(|| invalid("no file name"))?;
+    Ok(Split {
+        absolute,
+        dirs: parts,
+        name,
+    })
+}
+
+/// The path's names in order and whether it is absolute; `..` is refused,
+/// since resolving it would need the very lookup these walks avoid.
+fn components(path: &Path) -> io::Result<(bool, Vec<&OsStr>)> {
     let mut absolute = false;
     let mut parts = Vec::new();
     for c in path.components() {
@@ -101,12 +113,7 @@ fn split(path: &Path) -> io::Result<Split<'_>> {
             Component::Prefix(_) => return Err(invalid("a path prefix")),
         }
     }
-    let name = parts.pop().ok_or_else(|| invalid("no file name"))?;
-    Ok(Split {
-        absolute,
-        dirs: parts,
-        name,
-    })
+    Ok((absolute, parts))
 }
 
 fn start_dir(absolute: bool) -> io::Result<OwnedFd> {
@@ -396,17 +403,7 @@ pub fn rotate(path: &Path, suffix: &str, over: u64) -> io::Result<bool> {
 /// A component that exists as a link or a non-directory is an error.
 pub fn create_dirs(path: &Path, owner: Option<(u32, u32)>) -> io::Result<Vec<PathBuf>> {
     let mut made = Vec::new();
-    let mut absolute = false;
-    let mut parts = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::RootDir => absolute = true,
-            Component::CurDir => {}
-            Component::Normal(p) => parts.push(p),
-            Component::ParentDir => return Err(invalid("a `..` in the path")),
-            Component::Prefix(_) => return Err(invalid("a path prefix")),
-        }
-    }
+    let (absolute, parts) = components(path)?;
     let mut cur = start_dir(absolute)?;
     let mut so_far = PathBuf::from(if absolute { "/" } else { "" });
     for p in parts {
