@@ -16,7 +16,9 @@ Usage: pidone [OPTIONS] [--] COMMAND [ARGS...]
        pidone [--metadata SOURCE]    (no command: take it from the metadata)
 
 Runs COMMAND as its child, reaps every zombie, forwards signals, and when
-COMMAND ends gives the remaining processes a grace period to exit.
+COMMAND ends gives the remaining processes a grace period to exit (named
+dumb-init and not PID 1: one SIGTERM to COMMAND's group, none with -c, and
+pidone exits at once, as dumb-init does).
 
   -s, --subreaper            become a child subreaper (automatic when not PID 1)
   -p, --pdeathsig SIG        parent-death signal for pidone (forwarded like others)

@@ -16,10 +16,18 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 pub fn apply(plan: &Plan) -> Result<()> {
     if let Some(name) = &plan.hostname {
-        // Its value is not logged: it may come from the environment.
-        match nix::unistd::sethostname(name) {
-            Ok(()) => log::info!("hostname set"),
-            Err(e) => log::warn!("stage=hostname: cannot set the hostname: {}", e),
+        // Its value is not logged: it may come from the environment. An
+        // engine that already set it (Docker's classic form) grants no
+        // CAP_SYS_ADMIN, so an equal name is not asked for again: the
+        // EPERM would be a warning about nothing.
+        let current = nix::unistd::gethostname().ok();
+        if current.as_deref() == Some(std::ffi::OsStr::new(name)) {
+            log::info!("hostname already set");
+        } else {
+            match nix::unistd::sethostname(name) {
+                Ok(()) => log::info!("hostname set"),
+                Err(e) => log::warn!("stage=hostname: cannot set the hostname: {}", e),
+            }
         }
     }
     if !plan.network.write_etc {
