@@ -1439,9 +1439,11 @@ fn readme_dockerinit_link_recipe_runs_as_written() {
     require_root();
     require("unshare", "util-linux");
     let s = Scratch::new("pdk-link-recipe");
+    // The recipe's own /tmp paths first: the checkout (and so pidone's
+    // path) may itself be under /tmp.
     let recipe = readme_recipe("dockerinit-link")
-        .replace("/usr/local/bin/pidone", &pidone().display().to_string())
-        .replace("/tmp/", &format!("{}/", s.0.display()));
+        .replace("/tmp/", &format!("{}/", s.0.display()))
+        .replace("/usr/local/bin/pidone", &pidone().display().to_string());
     // From a shell, as written; in pid and UTS namespaces of its own all
     // the same, as pidone is given no container here.
     let mut c = Command::new("unshare");
