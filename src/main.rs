@@ -38,6 +38,7 @@ mod netlink;
 mod plan;
 mod power;
 mod procfs;
+mod resident;
 mod setup;
 mod signals;
 mod spawn;

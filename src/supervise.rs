@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
 use crate::procfs;
+use crate::resident;
 use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
 use crate::status::{self, Exit};
@@ -118,6 +119,8 @@ impl Supervisor<'_> {
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
         log::info!("started pid {}", pid);
+        // Start-up is over: let its pages go (see resident.rs).
+        resident::release_read_only();
         loop {
             let Some(info) = signals::wait(ALL, None) else {
                 continue;

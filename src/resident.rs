@@ -1,0 +1,53 @@
+//! What stays resident while pidone idles. The kernel maps file pages
+//! around every fault (64 KiB windows), so once start-up has run, nearly
+//! the whole read-only part of the binary is mapped and an idle init's
+//! VmRSS follows the binary's size. Once the command runs, those pages
+//! are let go: they are clean copies of the page cache, so the few the
+//! loop needs come back as minor faults, and the rest cost nothing.
+
+/// `madvise(MADV_DONTNEED)` every loaded segment that is not writable
+/// (headers, code, read-only data), found from the program headers the
+/// kernel hands over (`AT_PHDR`), so no linker symbol is assumed.
+/// Writable segments (data, bss) are never touched: dropping them would
+/// lose state. Failure changes nothing but the figure.
+pub fn release_read_only() {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let (phdr, phnum) = unsafe {
+        (
+            libc::getauxval(libc::AT_PHDR) as *const libc::Elf64_Phdr,
+            libc::getauxval(libc::AT_PHNUM) as usize,
+        )
+    };
+    if phdr.is_null() || phnum == 0 {
+        return;
+    }
+    // SAFETY: the kernel's program header table of this executable,
+    // `phnum` entries, mapped for the process's life.
+    let headers = unsafe { std::slice::from_raw_parts(phdr, phnum) };
+    // A static non-PIE binary: addresses are absolute (no load bias),
+    // which is how pidone is built (Makefile, .cargo/config.toml).
+    if headers.iter().any(|h| h.p_type == libc::PT_DYNAMIC) {
+        return;
+    }
+    const PAGE: u64 = 4096;
+    for h in headers {
+        if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
+            continue;
+        }
+        let start = h.p_vaddr & !(PAGE - 1);
+        // Whole pages only: the last page of a read-only segment may be
+        // shared with the start of the writable one that follows.
+        let end = (h.p_vaddr + h.p_memsz) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: a page-aligned range inside this read-only mapping;
+            // its pages are clean file pages, refaulted on next use.
+            unsafe {
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    (end - start) as usize,
+                    libc::MADV_DONTNEED,
+                )
+            };
+        }
+    }
+}
