@@ -66,7 +66,7 @@ fuzz:
 lint:
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release -- -D warnings
+	$(CARGO) clippy --release --all-targets -- -D warnings
 	@mkdir -p target && sh scripts/imports.sh >target/imports.txt && tail -n 1 target/imports.txt
 
 install: build

@@ -602,7 +602,7 @@ mod tests {
             std::fs::create_dir(t.p("real")).unwrap();
             symlink(t.p("real"), t.p("link")).unwrap();
             let r = parent_with(&t.p("link/file"), try2);
-            let e = r.err().expect("a link component is refused");
+            let e = r.expect_err("a link component is refused");
             assert!(e.to_string().contains("symbolic link"), "{}", e);
             assert!(parent_with(&t.p("real/file"), try2).is_ok());
             assert!(parent_with(&t.p("real/../real/file"), try2).is_err());

@@ -473,7 +473,7 @@ mod name_tests {
             assert!(!dns_name(bad, DOMAIN_MAX), "{:?}", bad);
         }
         assert!(!dns_name(
-            &"a.".repeat(40).trim_end_matches('.').to_string(),
+            "a.".repeat(40).trim_end_matches('.'),
             HOSTNAME_MAX
         ));
     }

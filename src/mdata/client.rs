@@ -562,7 +562,7 @@ mod tests {
             out.push_str(std::str::from_utf8(&b).unwrap());
         }
         let crc = frame::crc32(out.as_bytes()) ^ u32::from(bad_crc);
-        write!(r.get_mut(), "V2 {} {:08x} {}\n", out.len(), crc, out).unwrap();
+        writeln!(r.get_mut(), "V2 {} {:08x} {}", out.len(), crc, out).unwrap();
         body
     }
 
