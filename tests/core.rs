@@ -734,7 +734,8 @@ fn inherited_descriptors_pass_and_pidone_leaks_none() {
         let fd = file.as_raw_fd();
         c.pre_exec(move || {
             // Exactly 0, 1, 2 and 7 open when pidone starts.
-            if libc::dup2(fd, 7) < 0 {
+            // dup2 onto itself would keep close-on-exec: clear it too.
+            if libc::dup2(fd, 7) < 0 || libc::fcntl(7, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             libc::syscall(libc::SYS_close_range, 3u32, 6u32, 0u32);

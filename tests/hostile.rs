@@ -616,7 +616,9 @@ fn the_metadata_flow_closes_inherited_descriptors() {
     // SAFETY: dup2 in the child before exec; the descriptor is open.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(fd, 3) < 0 {
+            // When the marker already is fd 3, dup2 does nothing and its
+            // close-on-exec flag stays: clear it in both cases.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -643,7 +645,9 @@ fn keep_fds_hands_the_inherited_descriptors_on() {
     // SAFETY: dup2 in the child before exec; the descriptor is open.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(fd, 3) < 0 {
+            // When the marker already is fd 3, dup2 does nothing and its
+            // close-on-exec flag stays: clear it in both cases.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
