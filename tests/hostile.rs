@@ -601,19 +601,22 @@ fn a_dockerenv_entry_without_equals_and_hostname_values_are_not_logged() {
     assert!(!all.contains("hs-secret-42"), "{}", all);
 }
 
-#[test]
-fn the_metadata_flow_closes_inherited_descriptors() {
-    let marker = format!("/tmp/pdh-leak-marker-{}", std::process::id());
+/// `ls -l /proc/self/fd/` as a metadata-flow command (`doc` adds keys),
+/// with a marker file open as descriptor 3 when runc starts pidone
+/// (`--preserve-fds 1`): the output, and whether the marker showed.
+fn list_fds_with_a_marker_on_fd3(name: &str, extra: serde_json::Value) -> (Output, bool) {
+    let marker = format!("/tmp/pdh-{}-marker-{}", name, std::process::id());
     std::fs::write(&marker, "").expect("marker");
-    let mut b = metadata_bundle(
-        "fdleak",
-        serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"]}),
-    );
+    let mut doc = serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"]});
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    let mut b = metadata_bundle(name, doc);
     b.preserve_fds = 1;
     let mut cmd = b.command();
     let f = std::fs::File::open(&marker).expect("marker");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
-    // SAFETY: dup2 in the child before exec; the descriptor is open.
+    // SAFETY: dup2 and fcntl in the child before exec; the descriptor is open.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
             // When the marker already is fd 3, dup2 does nothing and its
@@ -626,37 +629,23 @@ fn the_metadata_flow_closes_inherited_descriptors() {
     }
     let o = run(cmd, DEADLINE);
     let _ = std::fs::remove_file(&marker);
+    let shown = stdout(&o).contains(&format!("pdh-{}-marker", name));
+    (o, shown)
+}
+
+#[test]
+fn the_metadata_flow_closes_inherited_descriptors() {
+    let (o, marker_shown) = list_fds_with_a_marker_on_fd3("fdleak", serde_json::json!({}));
     assert_eq!(code(&o), Some(0), "{}", show(&o));
-    assert!(!stdout(&o).contains("pdh-leak-marker"), "{}", show(&o));
+    assert!(!marker_shown, "{}", show(&o));
 }
 
 #[test]
 fn keep_fds_hands_the_inherited_descriptors_on() {
-    let marker = format!("/tmp/pdh-keep-marker-{}", std::process::id());
-    std::fs::write(&marker, "").expect("marker");
-    let mut b = metadata_bundle(
-        "fdkeep",
-        serde_json::json!({"Cmd": ["ls", "-l", "/proc/self/fd/"], "pidone:keep_fds": true}),
-    );
-    b.preserve_fds = 1;
-    let mut cmd = b.command();
-    let f = std::fs::File::open(&marker).expect("marker");
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
-    // SAFETY: dup2 in the child before exec; the descriptor is open.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            // When the marker already is fd 3, dup2 does nothing and its
-            // close-on-exec flag stays: clear it in both cases.
-            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let o = run(cmd, DEADLINE);
-    let _ = std::fs::remove_file(&marker);
+    let (o, marker_shown) =
+        list_fds_with_a_marker_on_fd3("fdkeep", serde_json::json!({"pidone:keep_fds": true}));
     assert_eq!(code(&o), Some(0), "{}", show(&o));
-    assert!(stdout(&o).contains("pdh-keep-marker"), "{}", show(&o));
+    assert!(marker_shown, "{}", show(&o));
 }
 
 #[test]
