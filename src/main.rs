@@ -27,16 +27,20 @@
 mod boot;
 mod caps;
 mod cli;
+mod delay;
 mod dhcp;
 mod error;
+mod features;
 mod files;
 mod launch;
 mod log;
 mod mdata;
 mod metadata;
 mod netlink;
+mod notify;
 mod plan;
 mod power;
+mod probe;
 mod procfs;
 mod resident;
 mod setup;
@@ -45,6 +49,7 @@ mod spawn;
 mod status;
 mod supervise;
 mod values;
+mod watch;
 
 use std::ffi::OsString;
 
@@ -83,6 +88,7 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
+        Ok(Request::Probe(p)) => return probe::run(&p),
         Ok(Request::Run(plan)) => plan,
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
             Ok((plan, zone)) => {
@@ -204,7 +210,7 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
             Ok((plan, zone)) => (plan, None, zone),
             Err((e, fallback)) => (*fallback, Some(e), None),
         },
-        Ok(Request::Print(_)) => (
+        Ok(Request::Print(_) | Request::Probe(_)) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
             None,

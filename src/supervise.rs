@@ -11,6 +11,7 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::features::{Due, Features};
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
 use crate::procfs;
@@ -43,11 +44,16 @@ struct Supervisor<'a> {
     /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
     /// each readable one goes to `ready`. Empty unless a feature asks.
     watched: Vec<RawFd>,
+    /// Held signals, watched paths, the readiness relay (features.rs).
+    features: Features,
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
 pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
+    let features = Features::start(plan);
+    let changed = features.launch(launch);
+    let launch = changed.as_ref().unwrap_or(launch);
     let mut s = Supervisor {
         plan,
         launch,
@@ -57,7 +63,8 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         child: None,
         last_child: None,
         stopping: false,
-        watched: Vec::new(),
+        watched: features.fds(),
+        features,
     };
     let code = if plan.pause {
         s.pause()
@@ -127,7 +134,14 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
+            for due in self.features.due() {
+                match due {
+                    Due::Forward(sig) => self.deliver(sig),
+                    Due::Send(sig) => self.send(sig),
+                }
+            }
+            let timeout = self.features.timeout();
+            let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(info) => info,
                 Wake::Ready(fd) => {
                     self.ready(fd);
@@ -165,7 +179,9 @@ impl Supervisor<'_> {
     /// handles its own here; an fd nobody claims is dropped from the set so
     /// it cannot spin the loop.
     fn ready(&mut self, fd: RawFd) {
-        self.watched.retain(|&w| w != fd);
+        if !self.features.ready(fd) {
+            self.watched.retain(|&w| w != fd);
+        }
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -238,31 +254,46 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Pass a signal on to the command, after rewrites.
+    /// Pass a signal on to the command, after rewrites; or hold it first
+    /// (`--delay`).
     fn forward(&mut self, sig: i32) {
         if matches!(sig, libc::SIGTERM | libc::SIGINT) && self.plan.restart != Restart::No {
             self.stopping = true;
         }
-        let Some(child) = self.child else { return };
+        if self.child.is_some() && self.features.hold(sig) {
+            return;
+        }
+        self.deliver(sig);
+    }
+
+    /// `forward`, now.
+    fn deliver(&mut self, sig: i32) {
+        if self.child.is_none() {
+            return;
+        }
         match self.plan.signals.rewritten(sig) {
             None => log::debug!("dropped {}", signals::name(sig)),
-            Some(to) => {
-                let target = match self.plan.signals.target {
-                    Target::Child => child,
-                    Target::Group => -child,
-                };
-                log::debug!("forwarding {} to {}", signals::name(to), target);
-                // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
-                unsafe {
-                    libc::kill(target, to);
-                }
-            }
+            Some(to) => self.send(to),
         }
         // Whatever the rewrite made of it, dropped included (as dumb-init).
         if self.plan.signals.job_control
             && matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
         {
             self.suspend();
+        }
+    }
+
+    /// Send `sig` to the command (or its group) as it is.
+    fn send(&self, sig: i32) {
+        let Some(child) = self.child else { return };
+        let target = match self.plan.signals.target {
+            Target::Child => child,
+            Target::Group => -child,
+        };
+        log::debug!("forwarding {} to {}", signals::name(sig), target);
+        // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
+        unsafe {
+            libc::kill(target, sig);
         }
     }
 

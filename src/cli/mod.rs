@@ -10,6 +10,7 @@ use crate::plan::{Personality, Plan};
 
 pub mod dockerinit;
 pub mod kernel;
+pub mod probe;
 pub mod tini;
 
 /// What the caller asked for.
@@ -22,6 +23,8 @@ pub enum Request {
     Metadata { source: Source, base: Box<Plan> },
     /// Print this text on stdout and exit 0 (`--help`, `--version`).
     Print(String),
+    /// `pidone probe ...`: one health check.
+    Probe(crate::plan::Probe),
 }
 
 /// Where a metadata document comes from.
@@ -119,6 +122,11 @@ pub fn parse(
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
         Personality::DockerInit => dockerinit::parse(rest, env, dockerenv),
+        // `pidone probe`: the health check, under the tini-style names
+        // (engines put `--` before a command, so none is taken for it).
+        Personality::Tini if rest.first().is_some_and(|a| a == "probe") => {
+            probe::parse(rest.get(1..).unwrap_or(&[]))
+        }
         p => tini::parse(p, rest, env),
     }
 }
