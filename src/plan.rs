@@ -106,9 +106,10 @@ pub struct Env {
     /// `--env-file PATH`: Docker's `--env-file` format, read by the env
     /// stage and applied after `set`, in order.
     pub files: Vec<PathBuf>,
-    /// `--env-from-files`: `NAME_FILE=/path` becomes `NAME` = the file's
-    /// contents (values never logged).
-    pub from_files: bool,
+    /// `--env-from-files[=NAME,...]`: `NAME_FILE=/path` becomes `NAME` =
+    /// the file's contents (values never logged): for the names listed,
+    /// or every `*_FILE` when the list is empty; None: off.
+    pub from_files: Option<Vec<String>>,
 }
 
 /// A user and maybe a group (`docker:user`), each a name or a number.

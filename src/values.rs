@@ -461,9 +461,19 @@ pub const RESTART_FORM: &str = "no, always, on-failure or on-failure:N";
 pub fn helper(text: &str) -> Option<Helper> {
     let t = text.trim();
     if t.starts_with('[') {
-        let argv: Vec<String> = serde_json::from_str(t).ok()?;
-        return (!argv.is_empty()).then(|| Helper {
-            argv: argv.into_iter().map(OsString::from).collect(),
+        // As a Value: the parser the metadata uses, no second one.
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(t) else {
+            return None;
+        };
+        let argv = items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Some(OsString::from(s)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        return (!argv.is_empty()).then_some(Helper {
+            argv,
             pidfile: None,
         });
     }

@@ -35,8 +35,9 @@ pidone exits at once, as dumb-init does).
       --on-change PATH:SIG   send SIG to COMMAND when the file or directory
                              PATH changes (repeatable)
       --env-file PATH        add NAME=value lines, Docker's --env-file format
-      --env-from-files       NAME_FILE=/path in the environment becomes NAME
-                             with the file's contents
+      --env-from-files[=NAME,...]  NAME_FILE=/path in the environment becomes
+                             NAME with the file's contents (the names given,
+                             or every *_FILE)
       --restart POLICY       no, always, on-failure or on-failure:N
       --helper 'CMD ARGS'    start a helper daemon first; a leading word
                              pidfile=PATH names its pidfile (repeatable)
@@ -124,6 +125,16 @@ fn helper_arg(opt: &str, v: &str) -> Result<Helper> {
     values::helper(v).ok_or_else(|| bad(format!("{}: expected {}", opt, values::HELPER_FORM)))
 }
 
+/// `NAME,NAME`; none: every `*_FILE`.
+fn names(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.strip_suffix("_FILE").unwrap_or(n).to_string())
+        .collect()
+}
+
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
     values::verbosity(v).ok_or_else(|| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
 }
@@ -178,7 +189,7 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "delay" => plan.delays.push(delay_arg(&opt, v)?),
         "on-change" => plan.on_change.push(on_change_arg(&opt, v)?),
         "env-file" => plan.env.files.push(PathBuf::from(v)),
-        "env-from-files" => plan.env.from_files = true,
+        "env-from-files" => plan.env.from_files = Some(names(value)),
         "restart" => plan.restart = restart_arg(&opt, v)?,
         "helper" => plan.helpers.daemons.push(helper_arg(&opt, v)?),
         "h" | "help" => p.print = Some(HELP.to_string()),
@@ -268,8 +279,10 @@ fn features_env(plan: &mut Plan, env: &Environ) -> Result<()> {
     plan.env
         .files
         .extend(list("PIDONE_ENV_FILE").iter().map(PathBuf::from));
-    if env.flag("PIDONE_ENV_FROM_FILES") {
-        plan.env.from_files = true;
+    match env.get("PIDONE_ENV_FROM_FILES") {
+        Some("1") | Some("true") | Some("yes") => plan.env.from_files = Some(Vec::new()),
+        Some(v) if env.flag("PIDONE_ENV_FROM_FILES") => plan.env.from_files = Some(names(Some(v))),
+        _ => {}
     }
     if let Some(v) = env.get("PIDONE_RESTART").filter(|v| !v.is_empty()) {
         plan.restart = restart_arg("PIDONE_RESTART", v)?;
@@ -347,6 +360,9 @@ fn long_option(p: &mut Parsed, long: &str, args: &[OsString], i: &mut usize) -> 
                 Some(v.to_string_lossy().into_owned())
             }
         }
+    } else if inline.is_some() && name == "env-from-files" {
+        // The one option whose value is optional: only inline.
+        inline.map(str::to_string)
     } else if inline.is_some() {
         return Err(bad(format!("--{} takes no value", name)));
     } else {

@@ -536,7 +536,12 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
         "pidone:env_file" => {
             plan.env.files = list(key, v)?.into_iter().map(PathBuf::from).collect();
         }
-        "pidone:env_from_files" => plan.env.from_files = boolean(key, v)?,
+        "pidone:env_from_files" => {
+            plan.env.from_files = match v {
+                Value::Bool(_) => boolean(key, v)?.then(Vec::new),
+                other => Some(list(key, other)?),
+            }
+        }
         "pidone:grace" => {
             let form = "a number of seconds from 0 to 86400";
             let grace = match v {
@@ -773,7 +778,7 @@ mod tests {
         }
         let p = ok(
             r#"{"Cmd": ["x"], "pidone:delay": ["TERM:10", "QUIT:1"], "pidone:on_change": "/etc/app:HUP",
-            "pidone:env_file": "[\"/a.env\", \"/b.env\"]", "pidone:env_from_files": true}"#,
+            "pidone:env_file": "[\"/a.env\", \"/b.env\"]", "pidone:env_from_files": ["DB_PASSWORD"]}"#,
         );
         assert_eq!(
             p.delays,
@@ -781,7 +786,7 @@ mod tests {
         );
         assert_eq!(p.on_change[0].path, PathBuf::from("/etc/app"));
         assert_eq!(p.env.files.len(), 2);
-        assert!(p.env.from_files);
+        assert_eq!(p.env.from_files, Some(vec!["DB_PASSWORD".to_string()]));
         assert!(err(r#"{"Cmd": ["x"], "pidone:delay": ["KILL:1"]}"#).contains("element 0"));
         assert!(err(r#"{"Cmd": ["x"], "pidone:on_change": "etc:HUP"}"#).contains("/PATH:SIG"));
         let p = ok(r#"{"Cmd": ["x"], "pidone:console": ""}"#);

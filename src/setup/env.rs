@@ -52,8 +52,8 @@ const LARGE_ENV: usize = 1000;
 
 pub fn build(plan: &Plan, cred: Option<&Cred>) -> Result<Vec<CString>> {
     let env = build_from(plan, cred, std::env::vars_os())?;
-    if plan.env.from_files {
-        return from_files(env, cred);
+    if let Some(names) = &plan.env.from_files {
+        return from_files(env, cred, names);
     }
     Ok(env)
 }
@@ -147,12 +147,14 @@ fn env_files(paths: &[std::path::PathBuf], own: &[(OsString, OsString)]) -> Resu
     Ok(out)
 }
 
-/// `--env-from-files`: every `NAME_FILE=/path` becomes `NAME` = the file's
-/// contents (trailing newlines dropped), in its place; `NAME_FILE` goes,
-/// as the official images' `file_env` does. Both set is an error, as
-/// there. The names may come from the image, so the file must be one the
+/// `--env-from-files`: `NAME_FILE=/path` becomes `NAME` = the file's
+/// contents (trailing newlines dropped), in its place, for the names in
+/// `only` (a failure is exit 125) or, with none given, every `*_FILE` whose
+/// file can be read (the others stay, a warning); `NAME_FILE` goes,
+/// as the official images' `file_env` does. With `NAME` set too, both
+/// stay as they are (a warning). The names may come from the image, so the file must be one the
 /// command's user could read itself; values are never logged.
-fn from_files(env: Vec<CString>, cred: Option<&Cred>) -> Result<Vec<CString>> {
+fn from_files(env: Vec<CString>, cred: Option<&Cred>, only: &[String]) -> Result<Vec<CString>> {
     let names: HashSet<Vec<u8>> = env
         .iter()
         .filter_map(|e| {
@@ -175,15 +177,35 @@ fn from_files(env: Vec<CString>, cred: Option<&Cred>) -> Result<Vec<CString>> {
             let Some(target) = name.strip_suffix(b"_FILE").filter(|t| !t.is_empty()) else {
                 return Ok(e);
             };
+            // Every `*_FILE` (best effort: any such variable may be one the
+            // image sets for another reason), or the names asked for.
+            let all = only.is_empty();
+            if !all && !only.iter().any(|n| n.as_bytes() == target) {
+                return Ok(e);
+            }
+            // Not a path (cargo's CARGO_PKG_LICENSE_FILE is often ""): not
+            // a secret's reference.
+            if !path.starts_with(b"/") {
+                return Ok(e);
+            }
             let shown = String::from_utf8_lossy(name);
             let fail = |msg: String| Error::new(Stage::Env, format!("{}: {}", shown, msg));
             if names.contains(target) {
-                return Err(fail(format!(
-                    "{} is set too; set one of them",
+                log::warn!(
+                    "stage=env: {} left as it is: {} is set too",
+                    shown,
                     String::from_utf8_lossy(target)
-                )));
+                );
+                return Ok(e);
             }
-            let value = secret(Path::new(OsStr::from_bytes(path)), cred).map_err(fail)?;
+            let value = match secret(Path::new(OsStr::from_bytes(path)), cred) {
+                Ok(v) => v,
+                Err(why) if all => {
+                    log::warn!("stage=env: {} left as it is: {}", shown, why);
+                    return Ok(e);
+                }
+                Err(why) => return Err(fail(why)),
+            };
             let mut entry = target.to_vec();
             entry.push(b'=');
             entry.extend_from_slice(&value);
@@ -201,9 +223,6 @@ fn from_files(env: Vec<CString>, cred: Option<&Cred>) -> Result<Vec<CString>> {
 /// are links into `..data`), refused unless the command's user could read
 /// it by its mode; trailing newlines dropped.
 fn secret(path: &Path, cred: Option<&Cred>) -> std::result::Result<Vec<u8>, String> {
-    if !path.is_absolute() {
-        return Err("expected an absolute path".into());
-    }
     let (mut value, st) = files::read_with_stat(path, SECRET_MAX)
         .map_err(|e| format!("{}: {}", path.display(), e))?;
     if let Some(c) = cred.filter(|c| c.uid != 0) {
@@ -308,6 +327,40 @@ mod tests {
         assert_eq!(env.len(), 100_000);
         assert_eq!(env[7], "A7=last");
         assert_eq!(env[99_999], "A99999=x");
+    }
+
+    #[test]
+    fn file_secrets_only_as_the_command_could_read_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pidone-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, "pw\r\n\n").unwrap();
+        let user = Cred {
+            uid: 4321,
+            gid: 4321,
+            groups: vec![4321],
+            home: None,
+            name: None,
+        };
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(secret(&f, None).unwrap(), b"pw");
+        assert!(secret(&f, Some(&user))
+            .unwrap_err()
+            .contains("uid 4321 may not read"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(secret(&f, Some(&user)).unwrap(), b"pw");
+        let env = vec![
+            CString::new(format!("A_FILE={}", f.display())).unwrap(),
+            CString::new("B_FILE=").unwrap(),
+            CString::new(format!("C_FILE={}", f.display())).unwrap(),
+            CString::new("C=kept").unwrap(),
+        ];
+        assert_eq!(
+            strs(&from_files(env, Some(&user), &[]).unwrap())[..3],
+            ["A=pw", "B_FILE=", &format!("C_FILE={}", f.display())]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
