@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::files;
 use crate::log::timestamp;
-use crate::signals;
+use crate::sys::signals;
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,14 +43,7 @@ pub fn ancestors() -> Vec<i32> {
     out
 }
 
-/// One process of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    /// The state letter: `T` is stopped by a signal.
-    pub state: char,
-}
+pub use crate::sys::Proc;
 
 /// Every process with its parent and state.
 pub fn table() -> Vec<Proc> {
@@ -80,21 +73,6 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         .into_iter()
         .filter_map(|(pid, ppid)| (ppid == parent).then_some(pid))
         .collect()
-}
-
-/// Every descendant of `root` in `all`, from the parent links.
-pub fn descendants(root: i32, all: &[Proc]) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut parents = vec![root];
-    let mut i = 0;
-    while let Some(&p) = parents.get(i) {
-        for c in all.iter().filter(|c| c.ppid == p) {
-            parents.push(c.pid);
-            found.push(*c);
-        }
-        i += 1;
-    }
-    found
 }
 
 /// Whether this /proc is the one of pidone's own pid namespace: another's
@@ -190,18 +168,6 @@ mod tests {
         assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
         assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
         assert_eq!(parent_of("garbage"), None);
-    }
-
-    #[test]
-    fn descendants_follow_parent_links() {
-        let p = |pid, ppid| Proc {
-            pid,
-            ppid,
-            state: 'S',
-        };
-        let all = [p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
-        let d: Vec<i32> = descendants(2, &all).iter().map(|p| p.pid).collect();
-        assert_eq!(d, [5, 3, 6]);
     }
 
     #[test]

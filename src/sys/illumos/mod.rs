@@ -1,0 +1,1 @@
+//! illumos: a zone's init (filled in by the next commit).
