@@ -8,13 +8,14 @@
 //! period while pidone reaps them, then SIGKILL; not PID 1 and called as
 //! dumb-init, pidone ends as dumb-init does instead (`End::DumbInit`).
 
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
 use crate::spawn;
 use crate::status::{self, Exit};
-use crate::sys::signals::{self, Inherited, ALL};
+use crate::sys::signals::{self, Inherited, Wake, ALL};
 use crate::sys::{self, process, procfs, resident};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -38,6 +39,9 @@ struct Supervisor<'a> {
     last_child: Option<i32>,
     /// SIGTERM or SIGINT came: no more restarts.
     stopping: bool,
+    /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
+    /// each readable one goes to `ready`. Empty unless a feature asks.
+    watched: Vec<RawFd>,
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
@@ -52,6 +56,7 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         child: None,
         last_child: None,
         stopping: false,
+        watched: Vec::new(),
     };
     let code = if plan.pause {
         s.pause()
@@ -121,8 +126,13 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let Some(info) = signals::wait(ALL, None) else {
-                continue;
+            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(info) => info,
+                Wake::Ready(fd) => {
+                    self.ready(fd);
+                    continue;
+                }
+                Wake::Timeout => continue,
             };
             if info.si_signo == libc::SIGCHLD {
                 if let (Some(exit), _) = self.reap() {
@@ -139,14 +149,22 @@ impl Supervisor<'_> {
     /// `-P`: nothing to run; reap until told to stop.
     fn pause(&mut self) -> i32 {
         loop {
-            match signals::wait(ALL, None).map(|i| i.si_signo) {
-                Some(libc::SIGCHLD) => {
+            match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
                 }
-                Some(libc::SIGTERM) | Some(libc::SIGINT) => return 0,
+                Wake::Signal(i) if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT) => return 0,
+                Wake::Ready(fd) => self.ready(fd),
                 _ => {}
             }
         }
+    }
+
+    /// A watched descriptor is readable. Each feature that watches one
+    /// handles its own here; an fd nobody claims is dropped from the set so
+    /// it cannot spin the loop.
+    fn ready(&mut self, fd: RawFd) {
+        self.watched.retain(|&w| w != fd);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
