@@ -153,11 +153,7 @@ pub fn load_metadata(source: &Source, machine: bool) -> Result<Loaded> {
     use std::path::Path;
     let (source, tried) = match source {
         Source::Search => {
-            let product = machine.then(|| {
-                std::fs::read_to_string(crate::sys::boot::DMI_PRODUCT)
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default()
-            });
+            let product = machine.then(crate::sys::boot::machine_product);
             let socket =
                 |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket());
             let file = |p: &Path| p.exists();

@@ -483,6 +483,8 @@ pub fn read_limited(r: impl Read, limit: usize) -> io::Result<Vec<u8>> {
 /// cannot be opened or read, or is not a regular file. Longer files are
 /// cut at `buf`'s size. For the start-up path, where read_to_string's
 /// fstat, mmaps and munmaps count.
+// Used by the Linux machine check only (illumos has no machine mode).
+#[allow(dead_code)]
 pub fn read_into(path: &CStr, buf: &mut [u8]) -> Option<usize> {
     // openat: musl's open adds an fcntl for O_CLOEXEC on old kernels.
     let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW;

@@ -344,6 +344,8 @@ impl MountFlags {
         }
     }
 
+    // Read by the Linux root stage only (illumos has no machine mode).
+    #[allow(dead_code)]
     pub fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
     }

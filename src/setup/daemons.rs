@@ -97,7 +97,7 @@ fn start_one(
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {
-        mask: 0,
+        mask: signals::NONE,
         sigchld_ignored: false,
     };
     // A pidfile older than this start is stale (left by an earlier one).

@@ -37,6 +37,12 @@ mod os;
 
 pub use os::*;
 
+/// illumos' layouts as bytes: compiled everywhere so that its unit tests
+/// run on Linux too (the illumos build itself only type-checks here).
+#[cfg(any(test, target_os = "illumos"))]
+#[path = "illumos/abi.rs"]
+pub mod illumos_abi;
+
 /// One process of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Proc {

@@ -1,11 +1,19 @@
 //! Is this a machine's init, and its kernel command line: Linux's
 //! procfs and pid namespaces tell.
+#![cfg_attr(test, allow(dead_code))]
 
 use crate::{cli, files};
 
 /// Where a machine's firmware names the product (the SmartOS hypervisor
 /// says "SmartDC HVM"), for the metadata source search.
-pub const DMI_PRODUCT: &str = "/sys/class/dmi/id/product_name";
+const DMI_PRODUCT: &str = "/sys/class/dmi/id/product_name";
+
+/// The firmware's product name, trimmed ("" when unreadable).
+pub fn machine_product() -> String {
+    std::fs::read_to_string(DMI_PRODUCT)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
 
 /// The inode number of the initial pid namespace (the kernel's
 /// PROC_PID_INIT_INO); every other pid namespace gets a fresh one.

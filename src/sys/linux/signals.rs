@@ -17,6 +17,8 @@ use std::time::Duration;
 pub type SigSet = u64;
 
 pub const ALL: SigSet = !0;
+/// The empty set (a helper daemon starts with nothing blocked).
+pub const NONE: SigSet = 0;
 
 pub fn bit(sig: i32) -> SigSet {
     if (1..=64).contains(&sig) {
