@@ -10,7 +10,8 @@ use std::os::unix::ffi::OsStringExt;
 use crate::cli::{self, dockerinit::DockerEnv, Source};
 use crate::error::{Error, Result, Stage};
 use crate::mdata::{client::Transport, source, zone::Session};
-use crate::{files, metadata, plan};
+use crate::sys::files;
+use crate::{metadata, plan};
 
 /// argv as the C runtime gave it.
 ///

@@ -22,7 +22,6 @@ pub mod boot;
 pub mod cli;
 pub mod dhcp;
 pub mod error;
-pub mod files;
 pub mod launch;
 pub mod log;
 pub mod mdata;

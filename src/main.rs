@@ -28,7 +28,6 @@ mod boot;
 mod cli;
 mod dhcp;
 mod error;
-mod files;
 mod launch;
 mod log;
 mod mdata;
@@ -53,7 +52,7 @@ use error::Error;
 pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = sys::signals::take_over();
-    if sys::boot::machine_mode() {
+    if sys::boot::machine_mode(cli::kernel::machine_flag) {
         machine_main(&inherited);
     }
     boot::sanitize_stdio();

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::files;
 use crate::log::timestamp;
+use crate::sys::files;
 use crate::sys::signals;
 
 /// How the command ended.

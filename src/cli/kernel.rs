@@ -60,8 +60,6 @@ pub fn words(cmdline: &str) -> Vec<String> {
 }
 
 /// `pidone.machine=` as given: Some(true/false) or None when absent.
-// Used by the Linux machine check only (illumos has no machine mode).
-#[allow(dead_code)]
 pub fn machine_flag(cmdline: &str) -> Option<bool> {
     let words = words(cmdline);
     let before = words.iter().take_while(|w| w.as_str() != "--");

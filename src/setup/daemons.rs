@@ -72,7 +72,7 @@ fn start_one(
     // The log file as the logger opens it: never through a link, never a
     // FIFO (a refused one was already a warning of the logger's).
     let out = log_file
-        .and_then(|p| crate::files::open_append(p, 0o600).ok())
+        .and_then(|p| crate::sys::files::open_append(p, 0o600).ok())
         .map(std::os::fd::IntoRawFd::into_raw_fd)
         .or(null);
     let launch = Launch {
@@ -164,7 +164,7 @@ fn by_pidfile(
         if direct_alive && reap(pid).is_some() {
             direct_alive = false;
         }
-        let named = crate::files::read_newer(pidfile, PIDFILE_MAX, started)
+        let named = crate::sys::files::read_newer(pidfile, PIDFILE_MAX, started)
             .ok()
             .flatten()
             .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i32>().ok())

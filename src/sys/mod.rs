@@ -27,6 +27,8 @@ use std::net::IpAddr;
 
 use crate::plan::Cidr;
 
+pub mod files;
+
 #[cfg(target_os = "linux")]
 #[path = "linux/mod.rs"]
 mod os;

@@ -6,7 +6,7 @@ pub fn machine_product() -> String {
     String::new()
 }
 
-pub fn machine_mode() -> bool {
+pub fn machine_mode(_flag: fn(&str) -> Option<bool>) -> bool {
     false
 }
 

@@ -10,4 +10,4 @@ pub fn drop_sets(_caps: &[u32]) -> Result<(), i32> {
     Err(libc::ENOTSUP)
 }
 
-pub fn warn_kept(_caps: &[u32]) {}
+pub fn warn_kept(_caps: &[u32], _names: &[&str]) {}

@@ -8,7 +8,7 @@ pub use crate::sys::Proc;
 fn info(pid: i32) -> Option<Proc> {
     let path = format!("/proc/{}/psinfo", pid);
     // Bounded and non-blocking, as every read.
-    let b = crate::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
     let (pid, ppid, state) = psinfo(&b)?;
     Some(Proc { pid, ppid, state })
 }

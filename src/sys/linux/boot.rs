@@ -2,7 +2,7 @@
 //! procfs and pid namespaces tell.
 #![cfg_attr(test, allow(dead_code))]
 
-use crate::{cli, files};
+use crate::sys::files;
 
 /// Where a machine's firmware names the product (the SmartOS hypervisor
 /// says "SmartDC HVM"), for the metadata source search.
@@ -27,7 +27,9 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// `pidone.machine=1`. A container's PID 1, with or without /proc, is
 /// never one: it runs its argv, and nothing remounts, reboots or reads
 /// the host kernel's command line.
-pub fn machine_mode() -> bool {
+/// `flag` reads `pidone.machine=` from the command line (the kernel
+/// dialect's parser, handed in: the seam parses nothing).
+pub fn machine_mode(flag: fn(&str) -> Option<bool>) -> bool {
     if std::process::id() != 1 {
         return false;
     }
@@ -64,9 +66,7 @@ pub fn machine_mode() -> bool {
     let mut buf = [0u8; 4096];
     let len = files::read_into(c"/proc/cmdline", &mut buf);
     len.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok())
-        .is_some_and(|c| {
-            c.contains("pidone.machine=") && cli::kernel::machine_flag(c) == Some(true)
-        })
+        .is_some_and(|c| c.contains("pidone.machine=") && flag(c) == Some(true))
 }
 
 fn proc_mounted() -> bool {

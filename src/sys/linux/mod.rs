@@ -4,7 +4,6 @@
 
 pub mod boot;
 pub mod caps;
-pub mod files;
 pub mod modules;
 pub mod mounts;
 pub mod net;
@@ -16,8 +15,17 @@ pub mod procfs;
 pub mod resident;
 pub mod root;
 pub mod signals;
+pub mod walk;
 
+use std::io::Write;
 use std::time::{Duration, SystemTime};
+
+/// One record for the kernel log (`<6>text`: info level, in `dmesg`).
+pub fn kernel_log(record: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        let _ = f.write_all(record.as_bytes());
+    }
+}
 
 /// The clock file timestamps are taken from (the coarse one): a file
 /// written after this has an mtime not before it.

@@ -22,7 +22,7 @@ fn stat(pid: i32) -> Option<String> {
     // Bounded and non-blocking: without procfs mounted, /proc is the
     // image's own directory.
     let path = format!("/proc/{}/stat", pid);
-    let b = crate::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
     String::from_utf8(b).ok()
 }
 
@@ -90,7 +90,7 @@ pub fn is_zombie(pid: i32) -> bool {
 
 /// The mount table.
 pub fn mounts() -> Option<String> {
-    let b = crate::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
     String::from_utf8(b).ok()
 }
 

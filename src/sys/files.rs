@@ -27,8 +27,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::sys;
-
 /// The largest input file pidone reads: /.dockerenv, /etc/passwd,
 /// /etc/group (the metadata document has the same limit, checked by its
 /// parser).
@@ -121,7 +119,7 @@ fn start_dir(absolute: bool) -> io::Result<OwnedFd> {
         libc::openat(
             libc::AT_FDCWD,
             p.as_ptr(),
-            sys::files::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            super::walk::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     })
 }
@@ -130,7 +128,7 @@ fn start_dir(absolute: bool) -> io::Result<OwnedFd> {
 /// fails on a link (ENOTDIR), which is told apart from a plain file.
 fn open_dir_at(dir: RawFd, name: &OsStr) -> io::Result<OwnedFd> {
     let c = cstring(name.as_bytes())?;
-    let flags = sys::files::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let flags = super::walk::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: a valid C string.
     owned(unsafe { libc::openat(dir, c.as_ptr(), flags) }).map_err(|e| {
         if e.raw_os_error() == Some(libc::ENOTDIR) && is_link_at(dir, &c) {
@@ -164,8 +162,8 @@ fn parent_with(path: &Path, try_openat2: bool) -> io::Result<(OwnedFd, CString)>
     }
     if try_openat2 {
         let rel = cstring(&join(&s.dirs))?;
-        let flags = sys::files::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        if let Some(r) = sys::files::openat2(start.as_raw_fd(), &rel, flags, 0) {
+        let flags = super::walk::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        if let Some(r) = super::walk::open_beneath(start.as_raw_fd(), &rel, flags, 0) {
             return r.map(|fd| (fd, name)).map_err(explain);
         }
     }

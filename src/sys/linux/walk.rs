@@ -24,7 +24,7 @@ struct OpenHow {
 /// Open `rel` beneath `dir` refusing every link on the way (Linux 5.6);
 /// None when the kernel or its seccomp filter does not offer it, and the
 /// caller walks the path itself.
-pub fn openat2(
+pub fn open_beneath(
     dir: RawFd,
     rel: &CStr,
     flags: libc::c_int,

@@ -9,7 +9,7 @@ use std::os::fd::{OwnedFd, RawFd};
 pub const O_PATH: libc::c_int = libc::O_SEARCH;
 
 /// No one-call link-refusing open here: the caller walks the path.
-pub fn openat2(
+pub fn open_beneath(
     _dir: RawFd,
     _rel: &CStr,
     _flags: libc::c_int,
