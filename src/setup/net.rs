@@ -86,6 +86,9 @@ fn cidr_text(c: &Cidr) -> String {
 /// `lo` up with 127.0.0.1/8 and ::1; failures are only warnings (a kernel
 /// without IPv6 still gets its IPv4 loopback).
 fn loopback(nl: &mut Net) {
+    if let Err(e) = nl.attach(net::LOOPBACK) {
+        return log::warn!("loopback: cannot attach {}: {}", net::LOOPBACK, e);
+    }
     let index = match index_of(net::LOOPBACK) {
         Ok(i) => i,
         Err(e) => return log::warn!("loopback: {}", e),
@@ -203,7 +206,11 @@ fn find_link(
                 l.index
             })
             .ok_or_else(|| ("mac", format!("no interface has MAC {}", mac_text(mac)))),
-        (None, Some(name)) => index_of(name).map_err(|e| ("interface", e)),
+        (None, Some(name)) => nl
+            .attach(name)
+            .map_err(|e| e.to_string())
+            .and_then(|()| index_of(name))
+            .map_err(|e| ("interface", e)),
         (None, None) => Err(("interface", "no interface name or MAC given".into())),
     }
 }

@@ -3,10 +3,11 @@
 //! SIOCSLIFMTU, SIOCLIFADDIF for a second address) and RTM_ADD messages on
 //! a PF_ROUTE socket. Layouts and numbers: illumos_abi.
 //!
-//! The interfaces must be plumbed already (in a SmartOS zone the
-//! platform creates the VNICs; `ifconfig net0 plumb` is the zone's own
-//! job there, and pidone does not do it yet). Finding a NIC by MAC is not
-//! offered: a zone's metadata names its interfaces.
+//! An interface not yet known to IP is plumbed first with the system's
+//! `ifconfig NAME plumb` (in a SmartOS zone the platform makes the VNIC;
+//! plumbing it is the zone's own job, done by its network service or its
+//! docker init the same way). Finding a NIC by MAC is not offered: a
+//! zone's metadata names its interfaces.
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,6 +22,10 @@ pub const LOOPBACK: &str = "lo0";
 
 /// What the stage opens, for its error line.
 pub const SOCKET: &str = "socket for interface ioctls";
+
+/// The system's ifconfig, which plumbs an interface (STREAMS modules and
+/// ipmgmtd's records: not redone here).
+const IFCONFIG: &str = "/sbin/ifconfig";
 
 /// How long to wait for the routing socket's answer to a request.
 const ROUTE_REPLY: Duration = Duration::from_secs(2);
@@ -96,6 +101,35 @@ impl Net {
         }
     }
 
+    /// Plumb `name` for IPv4 unless it is already (its flags can be read).
+    pub fn attach(&mut self, name: &str) -> Result<(), NetError> {
+        self.plumb(&self.v4, name, false)
+    }
+
+    /// Plumb `name` for the family of `fd` (`inet6`: IPv6) unless it is.
+    fn plumb(&self, fd: &OwnedFd, name: &str, v6: bool) -> Result<(), NetError> {
+        let mut r = lifreq(name)?;
+        if ioctl(fd, abi::SIOCGLIFFLAGS, &mut r).is_ok() {
+            return Ok(());
+        }
+        let family: &[&str] = if v6 { &["inet6"] } else { &[] };
+        let status = std::process::Command::new(IFCONFIG)
+            .arg(name)
+            .args(family)
+            .arg("plumb")
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(NetError::io)?;
+        if !status.success() {
+            return Err(NetError {
+                errno: libc::ENXIO,
+                message: Some(format!("{} {} plumb: {}", IFCONFIG, name, status)),
+            });
+        }
+        log::info!("plumbed {}{}", name, if v6 { " for IPv6" } else { "" });
+        Ok(())
+    }
+
     /// `IFF_UP` on (keeping the other flags), on the name's interface.
     fn up(&self, fd: &OwnedFd, name: &str) -> Result<(), NetError> {
         let mut r = lifreq(name)?;
@@ -135,6 +169,7 @@ impl Net {
     pub fn add_addr(&mut self, index: u32, c: &Cidr) -> Result<(), NetError> {
         let name = name_of(index)?;
         let fd = self.family(&c.addr)?;
+        self.plumb(fd, &name, c.addr.is_ipv6())?;
         let mut r = lifreq(&name)?;
         ioctl(fd, abi::SIOCGLIFADDR, &mut r)?;
         let target = match abi::addr(&r) {

@@ -22,6 +22,11 @@ impl Net {
         })
     }
 
+    /// Make the interface known to IP: on Linux every link already is.
+    pub fn attach(&mut self, _name: &str) -> Result<(), NetError> {
+        Ok(())
+    }
+
     /// Bring the link up (or leave its flags) and set its MTU if given.
     pub fn set_link(&mut self, index: u32, up: bool, mtu: Option<u32>) -> Result<(), NetError> {
         self.nl.call(netlink::set_link(index, up, mtu))
