@@ -278,6 +278,9 @@ fn dhcp(
     links: &mut Option<Vec<Link>>,
     conf: &mut Configured,
 ) -> std::result::Result<Option<Lease>, String> {
+    if !crate::sys::packet::SUPPORTED {
+        return Err("DHCP is not supported on this OS".into());
+    }
     let (index, label) = (conf.index, conf.label.clone());
     let mac = dump(nl, links)?
         .iter()

@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+/// DHCP cannot be asked for here: the net stage says so at once.
+pub const SUPPORTED: bool = false;
+
 pub struct Packet;
 
 impl Packet {

@@ -4,6 +4,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
+/// DHCP can be asked for here.
+pub const SUPPORTED: bool = true;
+
 /// A packet socket bound to one link, for IPv4 frames.
 pub struct Packet {
     fd: OwnedFd,
