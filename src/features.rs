@@ -58,7 +58,7 @@ impl Features {
             Hold::Until(d) => {
                 log::info!(
                     "holding {} for {} ms before forwarding it",
-                    crate::signals::name(sig),
+                    crate::sys::signals::name(sig),
                     d.as_millis()
                 );
                 true

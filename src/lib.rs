@@ -19,29 +19,23 @@
 )]
 
 pub mod boot;
-pub mod caps;
 pub mod cli;
 pub mod delay;
 pub mod dhcp;
 pub mod error;
 pub mod features;
-pub mod files;
 pub mod launch;
 pub mod log;
 pub mod mdata;
 pub mod metadata;
-pub mod netlink;
 pub mod notify;
 pub mod plan;
-pub mod power;
 pub mod probe;
-pub mod procfs;
-pub mod resident;
 pub mod setup;
-pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod supervise;
+pub mod sys;
 pub mod values;
 pub mod watch;
 

@@ -18,25 +18,17 @@
 
 #[cfg(test)]
 use std::ffi::OsStr;
-use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::plan::OnChange;
+use crate::sys::watch as inotify;
 
 const QUIET: Duration = Duration::from_millis(200);
 const MAX_WAIT: Duration = Duration::from_secs(2);
-
-const DIR_MASK: u32 = libc::IN_CREATE
-    | libc::IN_DELETE
-    | libc::IN_MOVED_FROM
-    | libc::IN_MOVED_TO
-    | libc::IN_CLOSE_WRITE
-    | libc::IN_MODIFY
-    | libc::IN_ATTRIB;
-const SELF_MASK: u32 = libc::IN_CLOSE_WRITE | libc::IN_MODIFY | libc::IN_ATTRIB;
 
 struct Rule {
     path: PathBuf,
@@ -56,13 +48,6 @@ pub struct Watcher {
     rules: Vec<Rule>,
 }
 
-fn add_watch(fd: RawFd, path: &Path, mask: u32) -> Option<i32> {
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a valid descriptor and C string.
-    let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), mask) };
-    (wd >= 0).then_some(wd)
-}
-
 impl Watcher {
     /// The watches for `rules`; None when there are none (or inotify is
     /// refused: a warning, the command still runs).
@@ -70,17 +55,13 @@ impl Watcher {
         if rules.is_empty() {
             return None;
         }
-        // SAFETY: plain flags.
-        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if raw < 0 {
-            log::warn!(
-                "on-change: inotify refused ({}); nothing is watched",
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
-        // SAFETY: a descriptor just made, owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = match inotify::open() {
+            Ok(fd) => fd,
+            Err(e) => {
+                log::warn!("on-change: inotify refused ({}); nothing is watched", e);
+                return None;
+            }
+        };
         let mut w = Watcher {
             fd,
             rules: Vec::new(),
@@ -91,7 +72,7 @@ impl Watcher {
                     log::info!(
                         "on-change: watching {} ({} on a change)",
                         r.path.display(),
-                        crate::signals::name(r.signal)
+                        crate::sys::signals::name(r.signal)
                     );
                     w.rules.push(rule);
                 }
@@ -119,10 +100,8 @@ impl Watcher {
         Some(Rule {
             path: r.path.clone(),
             signal: r.signal,
-            dir: add_watch(fd, &dir, DIR_MASK)?,
-            own: name
-                .as_ref()
-                .and_then(|_| add_watch(fd, &r.path, SELF_MASK)),
+            dir: inotify::add(fd, &dir, true)?,
+            own: name.as_ref().and_then(|_| inotify::add(fd, &r.path, false)),
             name,
             burst: None,
         })
@@ -158,9 +137,9 @@ impl Watcher {
     }
 
     fn event(&mut self, wd: i32, mask: u32, name: &[u8], now: Instant) {
-        let overflow = mask & libc::IN_Q_OVERFLOW != 0;
+        let overflow = mask & inotify::OVERFLOW != 0;
         for r in &mut self.rules {
-            if mask & libc::IN_IGNORED != 0 && r.own == Some(wd) {
+            if mask & inotify::IGNORED != 0 && r.own == Some(wd) {
                 r.own = None;
             }
             if !overflow && !counts(r, wd, mask, name) {
@@ -190,12 +169,12 @@ impl Watcher {
             }
             r.burst = None;
             if r.name.is_some() {
-                r.own = add_watch(fd, &r.path, SELF_MASK);
+                r.own = inotify::add(fd, &r.path, false);
             }
             log::info!(
                 "on-change: {} changed; sending {}",
                 r.path.display(),
-                crate::signals::name(r.signal)
+                crate::sys::signals::name(r.signal)
             );
             if !out.contains(&r.signal) {
                 out.push(r.signal);
@@ -215,7 +194,7 @@ impl Watcher {
 
 /// Whether an event is a change of `r`'s path.
 fn counts(r: &Rule, wd: i32, mask: u32, name: &[u8]) -> bool {
-    if mask & libc::IN_IGNORED != 0 {
+    if mask & inotify::IGNORED != 0 {
         return false;
     }
     if r.own == Some(wd) {
@@ -254,6 +233,11 @@ fn events(mut b: &[u8]) -> Vec<(i32, u32, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // inotify's event bits, as the kernel numbers them.
+    const IN_CREATE: u32 = 0x100;
+    const IN_MOVED_TO: u32 = 0x80;
+    const IN_MODIFY: u32 = 0x2;
+    const IN_IGNORED: u32 = 0x8000;
 
     fn shown(name: &[u8]) -> std::borrow::Cow<'_, str> {
         OsStr::from_bytes(name).to_string_lossy()
@@ -278,9 +262,9 @@ mod tests {
 
     #[test]
     fn decodes_events_and_filters_kubernetes_staging() {
-        let mut b = event(1, libc::IN_CREATE, "..2026_12_02_14_00_00.1");
-        b.extend(event(1, libc::IN_MOVED_TO, "..data"));
-        b.extend(event(2, libc::IN_MODIFY, ""));
+        let mut b = event(1, IN_CREATE, "..2026_12_02_14_00_00.1");
+        b.extend(event(1, IN_MOVED_TO, "..data"));
+        b.extend(event(2, IN_MODIFY, ""));
         b.extend(&[1, 2, 3]);
         let ev = events(&b);
         assert_eq!(ev.len(), 3);
@@ -300,10 +284,10 @@ mod tests {
             own: Some(2),
             ..dir
         };
-        assert!(counts(&file, 1, libc::IN_MOVED_TO, b"app.conf"));
-        assert!(counts(&file, 1, libc::IN_MOVED_TO, b"..data"));
-        assert!(!counts(&file, 1, libc::IN_CREATE, b"other"));
-        assert!(counts(&file, 2, libc::IN_MODIFY, b""));
-        assert!(!counts(&file, 2, libc::IN_IGNORED, b""));
+        assert!(counts(&file, 1, IN_MOVED_TO, b"app.conf"));
+        assert!(counts(&file, 1, IN_MOVED_TO, b"..data"));
+        assert!(!counts(&file, 1, IN_CREATE, b"other"));
+        assert!(counts(&file, 2, IN_MODIFY, b""));
+        assert!(!counts(&file, 2, IN_IGNORED, b""));
     }
 }

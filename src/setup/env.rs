@@ -8,9 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::{Error, Result, Stage};
-use crate::files;
 use crate::launch::Cred;
 use crate::plan::{EnvVar, Plan, DEFAULT_PATH};
+use crate::sys::files;
 use crate::values;
 
 /// The largest `--env-file` read (Docker has no limit; the kernel's
