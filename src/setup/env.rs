@@ -2,7 +2,7 @@
 //! from entries the parsers already split. Only names are logged, never
 //! values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -155,17 +155,18 @@ fn env_files(paths: &[std::path::PathBuf], own: &[(OsString, OsString)]) -> Resu
 /// stay as they are (a warning). The names may come from the image, so the file must be one the
 /// command's user could read itself; values are never logged.
 fn from_files(env: Vec<CString>, cred: Option<&Cred>, only: &[String]) -> Result<Vec<CString>> {
-    let names: HashSet<Vec<u8>> = env
-        .iter()
-        .filter_map(|e| {
+    // Whether NAME is set too: a scan per `*_FILE` entry, which are few
+    // (no second hash table type in the binary for them).
+    let is_set = |name: &[u8]| {
+        env.iter().any(|e| {
             e.as_bytes()
-                .split(|&b| b == b'=')
-                .next()
-                .map(<[u8]>::to_vec)
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(b"="))
         })
-        .collect();
-    env.into_iter()
+    };
+    env.iter()
         .map(|e| {
+            let e = e.clone();
             let bytes = e.as_bytes();
             let Some((name, path)) = bytes
                 .iter()
@@ -190,7 +191,7 @@ fn from_files(env: Vec<CString>, cred: Option<&Cred>, only: &[String]) -> Result
             }
             let shown = String::from_utf8_lossy(name);
             let fail = |msg: String| Error::new(Stage::Env, format!("{}: {}", shown, msg));
-            if names.contains(target) {
+            if is_set(target) {
                 log::warn!(
                     "stage=env: {} left as it is: {} is set too",
                     shown,
