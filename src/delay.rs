@@ -53,6 +53,11 @@ impl Delays {
         due.into_iter().map(|(s, _)| s).collect()
     }
 
+    /// The command ended: what was held for it goes.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
+
     /// The earliest time something held is due.
     pub fn next(&self) -> Option<Instant> {
         self.pending.iter().map(|(_, t)| *t).min()

@@ -66,6 +66,11 @@ impl Features {
         }
     }
 
+    /// The command ended: signals held for it are dropped.
+    pub fn command_ended(&mut self) {
+        self.delays.clear();
+    }
+
     /// A watched descriptor is readable; false when it is none of ours.
     pub fn ready(&mut self, fd: RawFd) -> bool {
         if let Some(w) = self.watch.as_mut().filter(|w| w.fd() == fd) {

@@ -151,6 +151,7 @@ impl Supervisor<'_> {
             if info.si_signo == libc::SIGCHLD {
                 if let (Some(exit), _) = self.reap() {
                     self.child = None;
+                    self.features.command_ended();
                     log::info!("pid {} {}", pid, exit.describe());
                     return exit;
                 }
