@@ -32,6 +32,7 @@ pub mod netlink;
 pub mod plan;
 pub mod power;
 pub mod procfs;
+pub mod raw;
 pub mod resident;
 pub mod setup;
 pub mod signals;

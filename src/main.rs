@@ -38,6 +38,7 @@ mod netlink;
 mod plan;
 mod power;
 mod procfs;
+mod raw;
 mod resident;
 mod setup;
 mod signals;
@@ -58,6 +59,7 @@ use error::Error;
 pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = signals::take_over();
+    setup::process::note_parent();
     if boot::machine_mode() {
         machine_main(&inherited);
     }

@@ -100,12 +100,44 @@ pub fn take_over() -> Inherited {
 }
 
 /// In the child, before exec: give back exactly what pidone inherited.
-/// Async-signal-safe.
+/// Raw system calls only: the child runs in pidone's memory (spawn.rs).
 pub fn restore_in_child(inherited: &Inherited) {
     if inherited.sigchld_ignored {
-        set_disposition(libc::SIGCHLD, libc::SIG_IGN);
+        let act = KernelSigaction {
+            handler: libc::SIG_IGN,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: a valid kernel sigaction, no old one asked for.
+        unsafe {
+            crate::raw::call(
+                libc::SYS_rt_sigaction,
+                [
+                    libc::SIGCHLD as usize,
+                    &act as *const KernelSigaction as usize,
+                    0,
+                    8,
+                    0,
+                    0,
+                ],
+            );
+        }
     }
-    sigprocmask(libc::SIG_SETMASK, Some(&inherited.mask));
+    // SAFETY: the mask is valid for 8 bytes, the kernel's sigset size.
+    unsafe {
+        crate::raw::call(
+            libc::SYS_rt_sigprocmask,
+            [
+                libc::SIG_SETMASK as usize,
+                &inherited.mask as *const SigSet as usize,
+                0,
+                8,
+                0,
+                0,
+            ],
+        );
+    }
 }
 
 /// Wait for one of the signals in `set`; None on timeout. With no timeout
@@ -138,6 +170,25 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
             Some(libc::EINTR) => continue,
             _ => return None,
         }
+    }
+}
+
+/// Queue `sig` to pidone itself as a signal from elsewhere (SI_QUEUE, not
+/// SI_USER: `self_inflicted` would drop it), to be taken and forwarded by
+/// the supervisor like one that came.
+pub fn queue_to_self(sig: i32) {
+    // SAFETY: siginfo_t is plain data.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_signo = sig;
+    info.si_code = libc::SI_QUEUE;
+    // SAFETY: a signal to our own process with a valid siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigqueueinfo,
+            libc::getpid(),
+            sig,
+            &info as *const libc::siginfo_t,
+        );
     }
 }
 

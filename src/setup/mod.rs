@@ -54,7 +54,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
     if let Some(caps) = &plan.drop_caps {
-        crate::caps::warn_kept(caps);
+        crate::caps::warn_kept(caps, plan.no_new_privs);
     }
 
     let argv = plan
