@@ -3,6 +3,7 @@
 //! to install; they never pass by skipping.
 #![allow(dead_code)]
 
+pub mod bundle;
 pub mod mdata;
 
 use std::fs::File;
