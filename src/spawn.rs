@@ -643,12 +643,13 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
 /// own close-on-exec (log, syslog, console), so a descriptor without the
 /// flag is one that came from whoever started pidone.
 ///
-/// Cheap in the usual case: one poll() finds the open ones below 64 (the
-/// kernel's first descriptor table) and only those are looked at. When
-/// none of them was inherited, none of pidone's own can be 64 or above
-/// (each took the lowest free number, and there were always free ones
-/// below 64), so everything from 64 up was inherited: one close_range.
-/// Otherwise the rest is listed from /proc/self/fd.
+/// Cheap: one poll() finds the open ones below 64 (the kernel's first
+/// descriptor table), and only those are looked at. Each of pidone's own
+/// took the lowest free number when it was opened; it never has more than
+/// a few open at once, so while at most half of the numbers below 64 were
+/// inherited, there was always a free one below 64 and none of pidone's
+/// own is 64 or above: everything from 64 up was inherited, one
+/// close_range. Otherwise the rest is listed from /proc/self/fd.
 pub fn close_inherited() {
     const LOW: i32 = 64;
     let mut fds = [libc::pollfd {
@@ -663,13 +664,10 @@ pub fn close_inherited() {
     unsafe {
         libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0);
     }
-    let mut low_inherited = false;
     let open = fds.iter().filter(|p| p.revents & libc::POLLNVAL == 0);
-    for p in open {
-        low_inherited |= close_if_inherited(p.fd);
-    }
+    let low_inherited = open.filter(|p| close_if_inherited(p.fd)).count();
     // SAFETY: closing descriptors that are all inherited (see above).
-    let all_high = !low_inherited
+    let all_high = low_inherited <= fds.len() / 2
         && unsafe { libc::syscall(libc::SYS_close_range, LOW as u32, u32::MAX, 0u32) } == 0;
     if all_high {
         return;
