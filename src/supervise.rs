@@ -346,7 +346,10 @@ impl Supervisor<'_> {
         let Some(report) = self.report.as_mut() else {
             return;
         };
-        if !report.pending() || !procfs::is_stopped(child) {
+        // Without this namespace's /proc the state cannot be read: a child
+        // still before its exec at a stop request goes anyway.
+        let stopped = !procfs::is_own() || procfs::is_stopped(child);
+        if !report.pending() || !stopped {
             return;
         }
         log::warn!(
