@@ -8,16 +8,16 @@
 //! period while pidone reaps them, then SIGKILL; not PID 1 and called as
 //! dumb-init, pidone ends as dumb-init does instead (`End::DumbInit`).
 
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::errno;
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
-use crate::procfs;
-use crate::resident;
-use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
 use crate::status::{self, Exit};
+use crate::sys::signals::{self, Inherited, Wake, ALL};
+use crate::sys::{self, process, procfs, resident};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -35,8 +35,8 @@ struct Supervisor<'a> {
     pid1: bool,
     /// The command being supervised, while it runs.
     child: Option<i32>,
-    /// Its report pipe, which says whether it has exec'd yet.
-    report: Option<spawn::Report<'a>>,
+    /// What it has to say: whether it has exec'd yet, or why it could not.
+    report: Option<spawn::Started<'a>>,
     /// The last command started, also once it has ended: its process group
     /// is what dumb-init signals at the end.
     last_child: Option<i32>,
@@ -44,6 +44,9 @@ struct Supervisor<'a> {
     stopping: bool,
     /// The descriptors pidone inherited are closed (see `let_go_of_fds`).
     fds_closed: bool,
+    /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
+    /// each readable one goes to `ready`. Empty unless a feature asks.
+    watched: Vec<RawFd>,
 }
 
 /// One SIGTERM round of a shutdown: who had the signal, and who has had
@@ -90,12 +93,13 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         launch,
         daemons,
         inherited,
-        pid1: std::process::id() == 1,
+        pid1: process::is_init(),
         child: None,
         report: None,
         last_child: None,
         stopping: false,
         fds_closed: false,
+        watched: Vec::new(),
     };
     let code = if plan.pause {
         s.pause()
@@ -165,7 +169,7 @@ impl Supervisor<'_> {
         let pid = started.pid;
         self.child = Some(pid);
         self.last_child = Some(pid);
-        self.report = Some(started.report);
+        self.report = Some(started);
         self.let_go_of_fds();
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
@@ -173,8 +177,13 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let Some(info) = signals::wait(ALL, None) else {
-                continue;
+            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(info) => info,
+                Wake::Ready(fd) => {
+                    self.ready(fd);
+                    continue;
+                }
+                Wake::Timeout => continue,
             };
             if info.si_signo == libc::SIGCHLD {
                 if let (Some(exit), _) = self.reap() {
@@ -214,14 +223,22 @@ impl Supervisor<'_> {
     fn pause(&mut self) -> i32 {
         self.let_go_of_fds();
         loop {
-            match signals::wait(ALL, None).map(|i| i.si_signo) {
-                Some(libc::SIGCHLD) => {
+            match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
                 }
-                Some(libc::SIGTERM) | Some(libc::SIGINT) => return 0,
+                Wake::Signal(i) if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT) => return 0,
+                Wake::Ready(fd) => self.ready(fd),
                 _ => {}
             }
         }
+    }
+
+    /// A watched descriptor is readable. Each feature that watches one
+    /// handles its own here; an fd nobody claims is dropped from the set so
+    /// it cannot spin the loop.
+    fn ready(&mut self, fd: RawFd) {
+        self.watched.retain(|&w| w != fd);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -565,7 +582,7 @@ impl Supervisor<'_> {
         let all = procfs::table();
         let mut out: Vec<i32> = self.daemons.to_vec();
         for &d in self.daemons {
-            out.extend(procfs::descendants(d, &all).iter().map(|p| p.pid));
+            out.extend(sys::descendants(d, &all).iter().map(|p| p.pid));
         }
         out.sort_unstable();
         out
@@ -588,10 +605,7 @@ impl Supervisor<'_> {
     fn signal_rest(&self, sig: i32) -> Vec<i32> {
         let rest: Vec<i32> = self.rest().iter().map(|p| p.pid).collect();
         if self.pid1 {
-            // SAFETY: kill(-1) spares the caller.
-            unsafe {
-                libc::kill(-1, sig);
-            }
+            process::signal_all(sig);
             return rest;
         }
         for &pid in &rest {
@@ -617,7 +631,7 @@ impl Supervisor<'_> {
 
     /// The other processes, read from /proc now: as PID 1 every one in the
     /// namespace, else pidone's descendants.
-    fn rest(&self) -> Vec<procfs::Proc> {
+    fn rest(&self) -> Vec<sys::Proc> {
         if !procfs::is_own() {
             log::debug!("/proc is not this pid namespace's: no process list");
             return Vec::new();
@@ -627,7 +641,7 @@ impl Supervisor<'_> {
         if self.pid1 {
             return all.into_iter().filter(|p| p.pid != me).collect();
         }
-        procfs::descendants(me, &all)
+        sys::descendants(me, &all)
     }
 }
 

@@ -33,7 +33,7 @@ fn stat(pid: i32) -> Option<Vec<u8>> {
     // Bounded and non-blocking: without procfs mounted, /proc is the
     // image's own directory.
     let path = format!("/proc/{}/stat", pid);
-    crate::files::read_bounded(std::path::Path::new(&path), 4096).ok()
+    crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()
 }
 
 /// pidone's ancestors, parent first (none for a PID 1).
@@ -53,15 +53,7 @@ pub fn ancestors() -> Vec<i32> {
     out
 }
 
-/// One process of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    /// The state letter: `T` is stopped by a signal; `?` when the stat
-    /// line could not be read or made no sense.
-    pub state: char,
-}
+pub use crate::sys::Proc;
 
 /// The table entry of `pid` from its stat text. A line that makes no
 /// sense still names a process: it is kept (parent 0, state `?`), since
@@ -111,21 +103,6 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Every descendant of `root` in `all`, from the parent links.
-pub fn descendants(root: i32, all: &[Proc]) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut parents = vec![root];
-    let mut i = 0;
-    while let Some(&p) = parents.get(i) {
-        for c in all.iter().filter(|c| c.ppid == p) {
-            parents.push(c.pid);
-            found.push(*c);
-        }
-        i += 1;
-    }
-    found
-}
-
 /// Whether this /proc is the one of pidone's own pid namespace: another's
 /// numbers would name other processes here.
 pub fn is_own() -> bool {
@@ -146,7 +123,7 @@ pub fn is_stopped(pid: i32) -> bool {
 
 /// The mount table.
 pub fn mounts() -> Option<String> {
-    let b = crate::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
     String::from_utf8(b).ok()
 }
 
@@ -241,18 +218,6 @@ mod tests {
         );
         assert_eq!(entry(8, Some(b"8 (\xff) T 3")).state, 'T');
         assert_eq!(entry(9, None).state, '?');
-    }
-
-    #[test]
-    fn descendants_follow_parent_links() {
-        let p = |pid, ppid| Proc {
-            pid,
-            ppid,
-            state: 'S',
-        };
-        let all = [p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
-        let d: Vec<i32> = descendants(2, &all).iter().map(|p| p.pid).collect();
-        assert_eq!(d, [5, 3, 6]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Dropping capabilities in the child before the exec (classic Docker's
-//! unprivileged containers). The child runs in pidone's memory alongside
-//! it (spawn.rs), so these make raw system calls only (raw.rs): no errno,
-//! no allocation.
+//! unprivileged containers). The child may run in pidone's memory alongside
+//! it (process.rs), so these make raw system calls only (raw.rs): no
+//! errno, no allocation.
 //!
 //! Every listed capability must end up out of reach of the command: out
 //! of its permitted, effective, inheritable and ambient sets, and out of
@@ -14,7 +14,7 @@
 //! that is an error naming the capability (exit 125), checked in the
 //! child just before the exec.
 
-use crate::raw;
+use super::raw;
 
 #[repr(C)]
 struct CapHeader {
@@ -33,8 +33,11 @@ struct CapData {
 const CAP_V3: u32 = 0x2008_0522;
 const CAP_SETPCAP: u32 = 8;
 
-/// What went wrong, as the child reports it: an errno and a detail
-/// (`Why` << 8 | the capability; -1 for the plan's own no_new_privs).
+/// What went wrong, as the child reports it: an errno and a detail,
+/// `why << 8 | the capability`, why being 0 a call failed (the errno says
+/// why), 1 still in the bounding set without no_new_privs, 2 permitted,
+/// 3 effective, 4 inheritable, 5 ambient, 6 kept in the bounding set and
+/// no_new_privs could not be set (spawn.rs words it).
 pub type Failure = (i32, i32);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,46 +189,10 @@ fn verify(caps: &[u32]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn cap_name(cap: u32) -> String {
-    crate::values::CAP_NAMES
-        .get(cap as usize)
-        .map_or_else(|| cap.to_string(), |n| format!("CAP_{}", n))
-}
-
-/// The log text of a failure the child reported.
-pub fn describe(e: i32, detail: i32) -> String {
-    let reason = || crate::error::describe_errno(e);
-    if detail < 0 {
-        return format!("cannot set no_new_privs: {}", reason());
-    }
-    let cap = cap_name((detail & 0xff) as u32);
-    let set = match detail >> 8 {
-        0 => return format!("cannot drop {}: {}", cap, reason()),
-        6 => {
-            return format!(
-                "cannot drop {} from the bounding set (no CAP_SETPCAP) nor set no_new_privs: {}",
-                cap,
-                reason()
-            )
-        }
-        1 => {
-            return format!(
-                "{} is still in the bounding set and no_new_privs is off",
-                cap
-            )
-        }
-        2 => "permitted set",
-        3 => "effective set",
-        4 => "inheritable set",
-        _ => "ambient set",
-    };
-    format!("{} is still in the {} after the drop", cap, set)
-}
-
 /// In pidone itself, before the spawn (the child cannot log): say which
 /// capabilities will stay in the command's bounding set because pidone
 /// lacks CAP_SETPCAP, and what makes them harmless.
-pub fn warn_kept(caps: &[u32], no_new_privs: bool) {
+pub fn warn_kept(caps: &[u32], names: &[&str], no_new_privs: bool) {
     let Ok((_, data)) = capget() else {
         return;
     };
@@ -235,7 +202,11 @@ pub fn warn_kept(caps: &[u32], no_new_privs: bool) {
     let kept: Vec<String> = caps
         .iter()
         .filter(|&&c| in_bounding(c))
-        .map(|&c| cap_name(c))
+        .map(|&c| {
+            names
+                .get(c as usize)
+                .map_or_else(|| c.to_string(), |n| format!("CAP_{}", n))
+        })
         .collect();
     if kept.is_empty() {
         return;
@@ -257,23 +228,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failures_name_the_capability_and_the_set() {
-        assert_eq!(
-            describe(libc::EPERM, fail(libc::EPERM, Why::Call, 12).1),
-            "cannot drop CAP_NET_ADMIN: Operation not permitted"
-        );
-        assert_eq!(
-            describe(0, fail(0, Why::Bounding, 21).1),
-            "CAP_SYS_ADMIN is still in the bounding set and no_new_privs is off"
-        );
-        assert_eq!(
-            describe(0, fail(0, Why::Ambient, 12).1),
-            "CAP_NET_ADMIN is still in the ambient set after the drop"
-        );
-        assert!(
-            describe(libc::EINVAL, fail(libc::EINVAL, Why::NoNewPrivs, 12).1)
-                .starts_with("cannot drop CAP_NET_ADMIN from the bounding set")
-        );
-        assert!(describe(libc::EINVAL, -1).starts_with("cannot set no_new_privs"));
+    fn failures_encode_the_set_and_the_capability() {
+        assert_eq!(fail(1, Why::Call, 12), (1, 12));
+        assert_eq!(fail(0, Why::Bounding, 21), (0, 256 + 21));
+        assert_eq!(fail(0, Why::Ambient, 40).1 >> 8, 5);
+        assert_eq!(fail(22, Why::NoNewPrivs, 12).1 & 0xff, 12);
     }
 }

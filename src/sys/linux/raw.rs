@@ -1,9 +1,10 @@
 //! System calls without libc, for the command's child before its exec.
 //!
-//! That child shares pidone's memory (`CLONE_VM`, see spawn.rs) and runs
-//! while pidone goes on, so it must not touch anything of pidone's: not
-//! errno (a thread-local both would write), not the allocator, not libc's
-//! state. These return the kernel's own result: the value, or -errno.
+//! That child shares pidone's memory (`CLONE_VM`, see process.rs) and may
+//! run while pidone goes on, so it must not touch anything of pidone's:
+//! not errno (a thread-local both would write), not the allocator, not
+//! libc's locks. These return the kernel's own result: the value, or
+//! -errno.
 
 /// A system call with up to six arguments; the kernel's raw result.
 ///
