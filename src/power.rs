@@ -16,18 +16,19 @@ pub fn status_line(code: i32) -> String {
 
 fn say(text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    // The console itself, so the line shows even if stderr went elsewhere.
+    // The console itself, so the line shows even if stderr went elsewhere;
+    // non-blocking, as every write of pidone's (see log.rs): a console
+    // whose output a process stopped must not keep the machine from
+    // ending.
     match std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NOCTTY)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open("/dev/console")
     {
         Ok(mut f) => {
             let _ = f.write_all(text.as_bytes());
         }
-        Err(_) => {
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        }
+        Err(_) => crate::log::stderr_text(text),
     }
 }
 

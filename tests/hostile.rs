@@ -662,3 +662,63 @@ fn no_new_privileges_on_request_only() {
         assert_eq!(stdout(&o).trim(), want, "{}", show(&o));
     }
 }
+
+// ------------------------------------------- output that blocks PID 1
+
+/// Everything the program side writes to the terminal, read in a thread
+/// until every holder of the slave side has closed it.
+fn drain(master: std::fs::File) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut m = master;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the slave side is closed for good.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    })
+}
+
+#[test]
+fn a_terminal_the_command_stopped_blocks_no_log_line() {
+    // The command stops the terminal's output (tcflow TCOOFF) and leaves
+    // an orphan for pidone to reap, whose -w line cannot be written then
+    // (before: PID 1 waited in write(2) for ever, every signal blocked).
+    // PID 1 must not wait for the terminal: SIGTERM still reaches the
+    // command (which turns the output back on and exits 3), and pidone's
+    // next line says how many it dropped.
+    let sc = Scratch::new("pdh-tcoff");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "tk={tk}; $tk tcflow off; ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap '$tk tcflow on; exit 3' TERM; sleep 600 & wait",
+        tk = testkit().display(),
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    let cmd = as_pid1(&[], &["-v", "-w", "--", "sh", "-c", &script]);
+    let (child, master) = Pty::new().spawn(cmd);
+    let out = drain(master);
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    let text = out.join().expect("reader");
+    assert_eq!(o.status.code(), Some(3), "terminal:\n{}", text);
+    let dropped = text
+        .lines()
+        .position(|l| l.contains(" log lines dropped: stderr was not writable"));
+    let exited = text
+        .lines()
+        .position(|l| l.contains("exited with status 3"));
+    assert!(
+        dropped.is_some() && dropped < exited,
+        "the count comes before the next line written:\n{}",
+        text
+    );
+}
