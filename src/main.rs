@@ -83,7 +83,10 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
-        Ok(Request::Run(plan)) => plan,
+        Ok(Request::Run(plan)) => {
+            boot::scrub_args(&plan.secret_args);
+            plan
+        }
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
             Ok((plan, zone)) => {
                 log::init(&plan.log);

@@ -77,6 +77,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Decisions the parser made worth a line in the log (info level).
     pub notes: Vec<String>,
+    /// Parts of pidone's own argv that hold secrets (`-e NAME=VALUE`
+    /// values): (argument index, 0 = the program name; byte offset where
+    /// the secret starts). /proc/1/cmdline is readable by every uid, so
+    /// boot overwrites them once parsed.
+    pub secret_args: Vec<(usize, usize)>,
 }
 
 /// The command's environment, built in this order: the inherited one (or the
@@ -418,6 +423,7 @@ impl Plan {
             machine: None,
             warnings: Vec::new(),
             notes: Vec::new(),
+            secret_args: Vec::new(),
         }
     }
 }

@@ -722,3 +722,43 @@ fn a_terminal_the_command_stopped_blocks_no_log_line() {
         text
     );
 }
+
+// ------------------------------------------------ secrets in PID 1's argv
+
+#[test]
+fn classic_env_values_are_gone_from_pid_1s_cmdline() {
+    // /proc/1/cmdline is readable by every uid: the command's own user
+    // (app) reads it. The values reach the command all the same.
+    let mut b = dockerinit_bundle(
+        "argvsecret",
+        &[
+            "-u",
+            "app",
+            "-e",
+            "DB_PASSWORD=hunter2-pw",
+            "--e=TOKEN=tok-77",
+        ],
+        "tr '\\0' ' ' </proc/1/cmdline; echo; echo \"$DB_PASSWORD $TOKEN\"; id -u",
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", show(&o));
+    assert!(
+        lines[0].starts_with("/.dockerinit -u app -e DB_PASSWORD=")
+            && lines[0].contains("--e=TOKEN="),
+        "names stay: {}",
+        lines[0]
+    );
+    for secret in ["hunter2-pw", "tok-77"] {
+        assert!(
+            !lines[0].contains(secret),
+            "{} in /proc/1/cmdline: {}",
+            secret,
+            lines[0]
+        );
+    }
+    assert_eq!(lines[1], "hunter2-pw tok-77");
+    assert_eq!(lines[2], "1000");
+}
