@@ -33,6 +33,7 @@ pub mod plan;
 pub mod power;
 pub mod procfs;
 pub mod resident;
+pub mod say;
 pub mod setup;
 pub mod signals;
 pub mod spawn;

@@ -39,6 +39,7 @@ mod plan;
 mod power;
 mod procfs;
 mod resident;
+mod say;
 mod setup;
 mod signals;
 mod spawn;
@@ -82,6 +83,10 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) ->
             use std::io::Write;
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
+        }
+        Ok(Request::Refuse { text, code }) => {
+            log::stderr_text(&text);
+            return code;
         }
         Ok(Request::Run(plan)) => {
             boot::scrub_args(&plan.secret_args);
@@ -207,7 +212,7 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
             Ok((plan, zone)) => (plan, None, zone),
             Err((e, fallback)) => (*fallback, Some(e), None),
         },
-        Ok(Request::Print(_)) => (
+        Ok(Request::Print(_) | Request::Refuse { .. }) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
             None,
