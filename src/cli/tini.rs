@@ -162,7 +162,13 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     // tini: 0 = fatal errors only, 1 = warnings (its default), 2 = info,
     // 3 = debug, 4 = trace; pidone counts from 0 = warnings.
     if let Some(v) = env.get("TINI_VERBOSITY") {
-        match (values::verbosity(v), p.tini) {
+        // Set but empty is 0 to tini (atoi), like any set TINI_ variable.
+        let level = if v.trim().is_empty() {
+            Some(0)
+        } else {
+            values::verbosity(v)
+        };
+        match (level, p.tini) {
             (Some(n), _) => {
                 plan.log.quiet = n == 0;
                 plan.log.verbosity = n.saturating_sub(1);
@@ -629,6 +635,7 @@ mod tests {
             ("3", &["x"], (false, 2)),
             ("4", &["x"], (false, 3)),
             ("2", &["-vv", "x"], (false, 3)),
+            ("", &["x"], (true, 0)),
         ] {
             let p = plan_env(args, &[("TINI_VERBOSITY", v)]);
             assert_eq!((p.log.quiet, p.log.verbosity), want, "{} {:?}", v, args);
