@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,8 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::files;
 use crate::plan::{LogPlan, LogStyle};
+use crate::sys::{self, files};
 
 /// Rotate the log file when it is over this size at start.
 const ROTATE_AT: u64 = 1 << 20;
@@ -190,14 +190,7 @@ impl Sink {
         if mode == libc::S_IFSOCK {
             return Sink::Socket;
         }
-        let how = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-        // SAFETY: a C string; the result is checked.
-        let fd = unsafe { libc::open(c"/proc/self/fd/2".as_ptr(), how) };
-        if fd < 0 {
-            return Sink::Poll;
-        }
-        // SAFETY: a descriptor just opened, owned by nobody else.
-        Sink::Own(unsafe { OwnedFd::from_raw_fd(fd) })
+        sys::stderr_own_nonblocking().map_or(Sink::Poll, Sink::Own)
     }
 
     /// One non-blocking write; the count written, 0 when nothing could be.
@@ -350,7 +343,7 @@ pub fn init(plan: &LogPlan) {
 /// The local syslog socket, spoken to directly: one datagram per record in
 /// the form the C library's `syslog()` sends (`<PRI>Mmm dd hh:mm:ss
 /// pidone[PID]: message`). Hand-written rather than the `syslog` crate,
-/// for size (README, "Size and the standard library").
+/// for size (docs/design.md, "Size and the standard library").
 enum Syslog {
     Datagram(UnixDatagram),
     /// Some syslog daemons listen on a stream socket; records end in '\n'.
@@ -470,9 +463,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// kernel, not on a quiet console): milestones to measure pidone's share
 /// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = f.write_all(format!("<6>{}", text).as_bytes());
-    }
+    crate::sys::kernel_log(&format!("<6>{}", text));
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::ffi::OsString;
 
 use crate::plan::LogStyle;
-use crate::signals;
 use crate::status::Exit;
+use crate::sys::signals;
 
 /// The command was started.
 pub fn started(style: LogStyle, command: &[OsString], pid: i32) {

@@ -6,8 +6,8 @@
 
 use std::io::Write;
 
+use super::procfs;
 use crate::plan::PowerAction;
-use crate::procfs;
 
 /// The last line on the console.
 pub fn status_line(code: i32) -> String {
@@ -28,7 +28,12 @@ fn say(text: &str) {
         Ok(mut f) => {
             let _ = f.write_all(text.as_bytes());
         }
-        Err(_) => crate::log::stderr_text(text),
+        // Else stderr, opened again non-blocking.
+        Err(_) => {
+            if let Some(fd) = super::stderr_own_nonblocking() {
+                let _ = std::fs::File::from(fd).write_all(text.as_bytes());
+            }
+        }
     }
 }
 
