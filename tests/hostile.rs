@@ -762,3 +762,26 @@ fn classic_env_values_are_gone_from_pid_1s_cmdline() {
     assert_eq!(lines[1], "hunter2-pw tok-77");
     assert_eq!(lines[2], "1000");
 }
+
+#[test]
+fn a_full_stderr_pipe_nobody_reads_blocks_no_log_line() {
+    // The same with the pipe Docker gives a container without -t, filled
+    // by the command while nobody reads it: the -w line for the orphan
+    // and every line after it are dropped; SIGTERM still reaches the
+    // command, and pidone exits on time with its status.
+    let sc = Scratch::new("pdh-fullpipe");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "( head -c 200000 /dev/zero >&2 & ); ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap 'exit 3' TERM; sleep 600 & wait",
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    // Nobody reads stdout or stderr until pidone has exited.
+    let child = spawn(as_pid1(&[], &["-w", "--", "sh", "-c", &script]));
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    assert_eq!(code(&o), Some(3), "status {:?}", o.status);
+}
