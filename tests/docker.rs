@@ -501,11 +501,12 @@ fn init_126_127_equal_docker_without_an_init() {
             cmd,
             stderr(&init)
         );
-        // One line naming the command, from pidone, not from the engine.
+        // One line naming the command, from pidone (as docker-init, in
+        // tini's form), not from the engine.
         let e = stderr(&init);
         assert!(
             e.lines()
-                .any(|l| l.starts_with("pidone: ") && l.contains(cmd)),
+                .any(|l| l.starts_with("[ERROR tini (1)] stage=exec: ") && l.contains(cmd)),
             "{}: {}",
             cmd,
             e
