@@ -472,6 +472,27 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn stderr_lines_in_pidones_and_tinis_forms() {
+        assert_eq!(
+            stderr_format(
+                LogStyle::Tini,
+                1,
+                "WARN",
+                "Reaped zombie process with pid=7"
+            ),
+            "[WARN  tini (1)] Reaped zombie process with pid=7\n"
+        );
+        assert_eq!(
+            stderr_format(LogStyle::Tini, 42, "DEBUG", "x"),
+            "[DEBUG tini (42)] x\n"
+        );
+        assert_eq!(
+            stderr_format(LogStyle::Pidone, 0, "INFO", "y"),
+            "pidone: INFO y\n"
+        );
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         assert_eq!(escape("plain text"), "plain text");
         assert_eq!(
