@@ -27,6 +27,7 @@ pub mod log;
 pub mod mdata;
 pub mod metadata;
 pub mod plan;
+pub mod say;
 pub mod setup;
 pub mod spawn;
 pub mod status;

@@ -33,6 +33,7 @@ mod log;
 mod mdata;
 mod metadata;
 mod plan;
+mod say;
 mod setup;
 mod spawn;
 mod status;
@@ -78,7 +79,14 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &sys::signals::Inherite
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
-        Ok(Request::Run(plan)) => plan,
+        Ok(Request::Refuse { text, code }) => {
+            log::stderr_text(&text);
+            return code;
+        }
+        Ok(Request::Run(plan)) => {
+            boot::scrub_args(&plan.secret_args);
+            plan
+        }
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
             Ok((plan, zone)) => {
                 log::init(&plan.log);
@@ -199,7 +207,7 @@ fn machine_main(inherited: &sys::signals::Inherited) -> ! {
             Ok((plan, zone)) => (plan, None, zone),
             Err((e, fallback)) => (*fallback, Some(e), None),
         },
-        Ok(Request::Print(_)) => (
+        Ok(Request::Print(_) | Request::Refuse { .. }) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
             None,

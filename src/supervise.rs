@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::error::errno;
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
+use crate::say;
 use crate::spawn;
 use crate::status::{self, Exit};
 use crate::sys::signals::{self, Inherited, Wake, ALL};
@@ -173,7 +174,7 @@ impl Supervisor<'_> {
         self.let_go_of_fds();
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
-        log::info!("started pid {}", pid);
+        say::started(self.plan.log.style, &self.plan.command, pid);
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
@@ -186,6 +187,7 @@ impl Supervisor<'_> {
                 Wake::Timeout => continue,
             };
             if info.si_signo == libc::SIGCHLD {
+                say::sigchld(self.plan.log.style);
                 if let (Some(exit), _) = self.reap() {
                     self.child = None;
                     let failed = self.report.take().and_then(|mut r| r.failure());
@@ -197,7 +199,7 @@ impl Supervisor<'_> {
                             signal: None,
                         };
                     }
-                    log::info!("pid {} {}", pid, exit.describe());
+                    say::command_ended(self.plan.log.style, pid, &exit);
                     return exit;
                 }
             } else if !signals::self_inflicted(&info) {
@@ -297,6 +299,7 @@ impl Supervisor<'_> {
             let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
             if pid <= 0 {
                 // 0: children remain, none exited; -1: ECHILD, none left.
+                say::reaped_all(self.plan.log.style, pid == 0);
                 return (main, pid == 0);
             }
             if libc::WIFSTOPPED(status) {
@@ -306,14 +309,13 @@ impl Supervisor<'_> {
                 continue;
             }
             let exit = Exit::from_status(status);
+            say::reaped(self.plan.log.style, pid);
             if Some(pid) == self.child {
                 main = Some(exit);
             } else if self.daemons.contains(&pid) {
                 log::info!("helper pid {} {}", pid, exit.describe());
-            } else if self.plan.warn_reap {
-                log::warn!("reaped zombie pid {} ({})", pid, exit.describe());
             } else {
-                log::debug!("reaped pid {} ({})", pid, exit.describe());
+                say::reaped_other(self.plan.log.style, self.plan.warn_reap, pid, &exit);
             }
         }
     }
@@ -332,7 +334,7 @@ impl Supervisor<'_> {
                     Target::Child => child,
                     Target::Group => -child,
                 };
-                log::debug!("forwarding {} to {}", signals::name(to), target);
+                say::forwarding(self.plan.log.style, to, target);
                 // SAFETY: kill with plain integers. ESRCH for the group:
                 // the child has not made it yet (it is still on its way to
                 // the exec), so the signal goes to the child itself.

@@ -403,3 +403,126 @@ fn no_new_privileges_on_request_only() {
         assert_eq!(stdout(&o).trim(), want, "{}", show(&o));
     }
 }
+
+// ------------------------------------------- output that blocks PID 1
+
+/// Everything the program side writes to the terminal, read in a thread
+/// until every holder of the slave side has closed it.
+fn drain(master: std::fs::File) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut m = master;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the slave side is closed for good.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    })
+}
+
+#[test]
+fn a_terminal_the_command_stopped_blocks_no_log_line() {
+    // The command stops the terminal's output (tcflow TCOOFF) and leaves
+    // an orphan for pidone to reap, whose -w line cannot be written then
+    // (before: PID 1 waited in write(2) for ever, every signal blocked).
+    // PID 1 must not wait for the terminal: SIGTERM still reaches the
+    // command (which turns the output back on and exits 3), and pidone's
+    // next line says how many it dropped.
+    let sc = Scratch::new("pdh-tcoff");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "tk={tk}; $tk tcflow off; ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap '$tk tcflow on; exit 3' TERM; sleep 600 & wait",
+        tk = testkit().display(),
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    let cmd = as_pid1(&[], &["-v", "-w", "--", "sh", "-c", &script]);
+    let (child, master) = Pty::new().spawn(cmd);
+    let out = drain(master);
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    let text = out.join().expect("reader");
+    assert_eq!(o.status.code(), Some(3), "terminal:\n{}", text);
+    let dropped = text
+        .lines()
+        .position(|l| l.contains(" log lines dropped: stderr was not writable"));
+    let exited = text
+        .lines()
+        .position(|l| l.contains("exited with status 3"));
+    assert!(
+        dropped.is_some() && dropped < exited,
+        "the count comes before the next line written:\n{}",
+        text
+    );
+}
+
+// ------------------------------------------------ secrets in PID 1's argv
+
+#[test]
+fn classic_env_values_are_gone_from_pid_1s_cmdline() {
+    // /proc/1/cmdline is readable by every uid: the command's own user
+    // (app) reads it. The values reach the command all the same.
+    let mut b = dockerinit_bundle(
+        "argvsecret",
+        &[
+            "-u",
+            "app",
+            "-e",
+            "DB_PASSWORD=hunter2-pw",
+            "--e=TOKEN=tok-77",
+        ],
+        "tr '\\0' ' ' </proc/1/cmdline; echo; echo \"$DB_PASSWORD $TOKEN\"; id -u",
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", show(&o));
+    assert!(
+        lines[0].starts_with("/.dockerinit -u app -e DB_PASSWORD=")
+            && lines[0].contains("--e=TOKEN="),
+        "names stay: {}",
+        lines[0]
+    );
+    for secret in ["hunter2-pw", "tok-77"] {
+        assert!(
+            !lines[0].contains(secret),
+            "{} in /proc/1/cmdline: {}",
+            secret,
+            lines[0]
+        );
+    }
+    assert_eq!(lines[1], "hunter2-pw tok-77");
+    assert_eq!(lines[2], "1000");
+}
+
+#[test]
+fn a_full_stderr_pipe_nobody_reads_blocks_no_log_line() {
+    // The same with the pipe Docker gives a container without -t, filled
+    // by the command while nobody reads it: the -w line for the orphan
+    // and every line after it are dropped; SIGTERM still reaches the
+    // command, and pidone exits on time with its status.
+    let sc = Scratch::new("pdh-fullpipe");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "( head -c 200000 /dev/zero >&2 & ); ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap 'exit 3' TERM; sleep 600 & wait",
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    // Nobody reads stdout or stderr until pidone has exited.
+    let child = spawn(as_pid1(&[], &["-w", "--", "sh", "-c", &script]));
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    assert_eq!(code(&o), Some(3), "status {:?}", o.status);
+}
