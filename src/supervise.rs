@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::errno;
+use crate::features::{Due, Features};
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
 use crate::say;
@@ -48,6 +49,8 @@ struct Supervisor<'a> {
     /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
     /// each readable one goes to `ready`. Empty unless a feature asks.
     watched: Vec<RawFd>,
+    /// Held signals, watched paths, the readiness relay (features.rs).
+    features: Features,
 }
 
 /// One SIGTERM round of a shutdown: who had the signal, and who has had
@@ -89,6 +92,9 @@ impl Round {
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
 pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
+    let features = Features::start(plan);
+    let changed = features.launch(launch);
+    let launch = changed.as_ref().unwrap_or(launch);
     let mut s = Supervisor {
         plan,
         launch,
@@ -100,7 +106,8 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         last_child: None,
         stopping: false,
         fds_closed: false,
-        watched: Vec::new(),
+        watched: features.fds(),
+        features,
     };
     let code = if plan.pause {
         s.pause()
@@ -178,7 +185,14 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
+            for due in self.features.due() {
+                match due {
+                    Due::Forward(sig) => self.deliver(sig),
+                    Due::Send(sig) => self.send(sig),
+                }
+            }
+            let timeout = self.features.timeout();
+            let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(info) => info,
                 Wake::Ready(fd) => {
                     self.ready(fd);
@@ -190,6 +204,7 @@ impl Supervisor<'_> {
                 say::sigchld(self.plan.log.style);
                 if let (Some(exit), _) = self.reap() {
                     self.child = None;
+                    self.features.command_ended();
                     let failed = self.report.take().and_then(|mut r| r.failure());
                     if let Some(e) = failed {
                         // It never exec'd: exactly what a failed spawn says.
@@ -240,7 +255,9 @@ impl Supervisor<'_> {
     /// handles its own here; an fd nobody claims is dropped from the set so
     /// it cannot spin the loop.
     fn ready(&mut self, fd: RawFd) {
-        self.watched.retain(|&w| w != fd);
+        if !self.features.ready(fd) {
+            self.watched.retain(|&w| w != fd);
+        }
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -320,31 +337,32 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Pass a signal on to the command, after rewrites.
+    /// Pass a signal on to the command, after rewrites; or hold it first
+    /// (`--delay`).
     fn forward(&mut self, sig: i32) {
         let stop_request = matches!(sig, libc::SIGTERM | libc::SIGINT);
         if stop_request && self.plan.restart != Restart::No {
             self.stopping = true;
         }
-        let Some(child) = self.child else { return };
+        if self.child.is_some() && self.features.hold(sig) {
+            return;
+        }
+        self.deliver(sig);
+    }
+
+    /// `forward`, now.
+    fn deliver(&mut self, sig: i32) {
+        if self.child.is_none() {
+            return;
+        }
         match self.plan.signals.rewritten(sig) {
             None => log::debug!("dropped {}", signals::name(sig)),
             Some(to) => {
-                let target = match self.plan.signals.target {
-                    Target::Child => child,
-                    Target::Group => -child,
-                };
-                say::forwarding(self.plan.log.style, to, target);
-                // SAFETY: kill with plain integers. ESRCH for the group:
-                // the child has not made it yet (it is still on its way to
-                // the exec), so the signal goes to the child itself.
-                unsafe {
-                    if libc::kill(target, to) != 0 && target < 0 && errno() == libc::ESRCH {
-                        libc::kill(child, to);
+                self.send(to);
+                if matches!(sig, libc::SIGTERM | libc::SIGINT) {
+                    if let Some(child) = self.child {
+                        self.end_if_held_before_exec(child);
                     }
-                }
-                if stop_request {
-                    self.end_if_held_before_exec(child);
                 }
             }
         }
@@ -378,6 +396,24 @@ impl Supervisor<'_> {
         // SAFETY: kill with plain integers, on our own child.
         unsafe {
             libc::kill(child, libc::SIGKILL);
+        }
+    }
+
+    /// Send `sig` to the command (or its group) as it is.
+    fn send(&self, sig: i32) {
+        let Some(child) = self.child else { return };
+        let target = match self.plan.signals.target {
+            Target::Child => child,
+            Target::Group => -child,
+        };
+        say::forwarding(self.plan.log.style, sig, target);
+        // SAFETY: kill with plain integers. ESRCH for the group: the child
+        // has not made it yet (it is still on its way to the exec), so the
+        // signal goes to the child itself.
+        unsafe {
+            if libc::kill(target, sig) != 0 && target < 0 && errno() == libc::ESRCH {
+                libc::kill(child, sig);
+            }
         }
     }
 
