@@ -192,3 +192,32 @@ pub fn self_inflicted(info: &libc::siginfo_t) -> bool {
 
 /// `SIGTERM`, `SIGRTMIN+2`, or the number (for log lines).
 pub use crate::values::signal_name as name;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the C library's sigaction set, the raw call reads back in the
+    /// same places: handler, flags and mask where the kernel keeps them.
+    #[test]
+    fn kernel_sigaction_reads_what_libc_set() {
+        // SIGURG: ignored by default, used by nothing in the test harness.
+        // SAFETY: a zeroed sigaction is valid; the calls get valid pointers.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = libc::SIG_IGN;
+            act.sa_flags = libc::SA_NOCLDWAIT | libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaddset(&mut act.sa_mask, libc::SIGUSR2);
+            assert_eq!(libc::sigaction(libc::SIGURG, &act, std::ptr::null_mut()), 0);
+        }
+        let mut old = KernelSigaction::new(0);
+        assert_eq!(sigaction(libc::SIGURG, None, Some(&mut old)), 0);
+        set_disposition(libc::SIGURG, libc::SIG_DFL);
+        assert_eq!(old.handler, libc::SIG_IGN);
+        let want = (libc::SA_NOCLDWAIT | libc::SA_RESTART) as libc::c_ulong;
+        assert_eq!(old.flags & want, want);
+        let usr2 = 1 << (libc::SIGUSR2 - 1);
+        assert_eq!(old.mask.first().copied().unwrap_or(0) & usr2, usr2);
+    }
+}
