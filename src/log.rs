@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::files;
 use crate::plan::LogPlan;
+use crate::sys::files;
 
 /// Rotate the log file when it is over this size at start.
 const ROTATE_AT: u64 = 1 << 20;
@@ -175,7 +175,7 @@ pub fn init(plan: &LogPlan) {
 /// The local syslog socket, spoken to directly: one datagram per record in
 /// the form the C library's `syslog()` sends (`<PRI>Mmm dd hh:mm:ss
 /// pidone[PID]: message`). Hand-written rather than the `syslog` crate,
-/// for size (README, "Size and the standard library").
+/// for size (docs/design.md, "Size and the standard library").
 enum Syslog {
     Datagram(UnixDatagram),
     /// Some syslog daemons listen on a stream socket; records end in '\n'.
@@ -295,9 +295,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// kernel, not on a quiet console): milestones to measure pidone's share
 /// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = f.write_all(format!("<6>{}", text).as_bytes());
-    }
+    crate::sys::kernel_log(&format!("<6>{}", text));
 }
 
 #[cfg(test)]

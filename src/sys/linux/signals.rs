@@ -10,12 +10,15 @@
 //! signals 32-34 (musl and glibc reserve them for threads, which pidone
 //! has none of); a real-time signal sent there must be forwarded too.
 
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// Kernel sigset: one bit per signal 1..=64.
 pub type SigSet = u64;
 
 pub const ALL: SigSet = !0;
+/// The empty set (a helper daemon starts with nothing blocked).
+pub const NONE: SigSet = 0;
 
 pub fn bit(sig: i32) -> SigSet {
     if (1..=64).contains(&sig) {
@@ -181,6 +184,127 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
     }
 }
 
+/// What ended a `wait_or_ready`.
+pub enum Wake {
+    Signal(libc::siginfo_t),
+    /// A watched descriptor is readable (or hung up).
+    Ready(RawFd),
+    Timeout,
+}
+
+/// `wait`, that also wakes when one of `fds` becomes readable: the one wait
+/// of the supervisor, for features that watch a file (inotify, a cgroup's
+/// event file). With no fds it is exactly `wait`, so the common case pays
+/// nothing. Otherwise a signalfd for `set` joins the fds in one `ppoll`, and
+/// a signal it reports is then taken with a zero-timeout `sigtimedwait`, so
+/// callers get the same `siginfo_t` either way. Signals come first.
+pub fn wait_or_ready(set: SigSet, fds: &[RawFd], timeout: Option<Duration>) -> Wake {
+    if fds.is_empty() {
+        return wait(set, timeout).map_or(Wake::Timeout, Wake::Signal);
+    }
+    let Some(sfd) = signal_fd(set) else {
+        // No signalfd (fd limit): still serve signals, and look at the fds
+        // after each one; a readable fd is never lost, only late.
+        return match wait(set, timeout) {
+            Some(info) => Wake::Signal(info),
+            None => ready_now(fds).map_or(Wake::Timeout, Wake::Ready),
+        };
+    };
+    let deadline = timeout.map(|d| std::time::Instant::now() + d);
+    loop {
+        let mut polled: Vec<libc::pollfd> = std::iter::once(sfd)
+            .chain(fds.iter().copied())
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ts = deadline.map(|d| timespec(d.saturating_duration_since(std::time::Instant::now())));
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `polled` is valid for its length; a null sigmask keeps the
+        // mask (every signal stays blocked).
+        let r = unsafe {
+            libc::ppoll(
+                polled.as_mut_ptr(),
+                polled.len() as libc::nfds_t,
+                ts_ptr,
+                std::ptr::null(),
+            )
+        };
+        if r == 0 {
+            return Wake::Timeout;
+        }
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return wait(set, timeout).map_or(Wake::Timeout, Wake::Signal);
+        }
+        if polled.first().is_some_and(|p| p.revents != 0) {
+            if let Some(info) = wait(set, Some(Duration::ZERO)) {
+                return Wake::Signal(info);
+            }
+        }
+        if let Some(p) = polled.iter().skip(1).find(|p| p.revents != 0) {
+            return Wake::Ready(p.fd);
+        }
+    }
+}
+
+/// The signalfd for `set`, made on first use and kept (close-on-exec). Raw
+/// syscall with the kernel's 8-byte set, as for the mask: libc would drop
+/// signals 32-34.
+fn signal_fd(set: SigSet) -> Option<RawFd> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    let fd = FD.load(Ordering::Relaxed);
+    // SAFETY: the set pointer is valid for 8 bytes; with fd -1 or our own
+    // signalfd the call makes or updates one.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            fd,
+            &set as *const SigSet,
+            8usize,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        )
+    } as RawFd;
+    if r < 0 {
+        return None;
+    }
+    FD.store(r, Ordering::Relaxed);
+    Some(r)
+}
+
+/// The first of `fds` readable right now.
+fn ready_now(fds: &[RawFd]) -> Option<RawFd> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `polled` is valid for its length; zero timeout.
+    let r = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, 0) };
+    if r <= 0 {
+        return None;
+    }
+    polled.iter().find(|p| p.revents != 0).map(|p| p.fd)
+}
+
+/// For libc's `ppoll`: libc's own timespec, whatever its `time_t`.
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(i32::MAX as u64) as _,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// A signal the kernel raised on pidone for something pidone itself did:
 /// SIGPIPE for a log line written to a closed pipe, SIGXFSZ past the file
 /// size limit. It comes as if pidone had sent it to itself (SI_USER from its
@@ -190,12 +314,71 @@ pub fn self_inflicted(info: &libc::siginfo_t) -> bool {
     info.si_code == libc::SI_USER && unsafe { info.si_pid() } == std::process::id() as i32
 }
 
+/// Linux's signal names and numbers (`values::signal` parses them).
+pub const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Real-time signals as the kernel numbers them; libc's SIGRTMIN differs
+/// between C libraries, and pidone names them as users see them in
+/// `kill -l` (glibc: RTMIN = 34).
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
 /// `SIGTERM`, `SIGRTMIN+2`, or the number (for log lines).
-pub use crate::values::signal_name as name;
+pub fn name(sig: i32) -> String {
+    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
+        return format!("SIG{}", n);
+    }
+    if (RTMIN..=RTMAX).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - RTMIN);
+    }
+    sig.to_string()
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pipe() -> (RawFd, RawFd) {
+        let mut fds = [0; 2];
+        // SAFETY: fds is valid for two ints.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        (fds[0], fds[1])
+    }
 
     /// What the C library's sigaction set, the raw call reads back in the
     /// same places: handler, flags and mask where the kernel keeps them.
@@ -219,5 +402,31 @@ mod tests {
         assert_eq!(old.flags & want, want);
         let usr2 = 1 << (libc::SIGUSR2 - 1);
         assert_eq!(old.mask.first().copied().unwrap_or(0) & usr2, usr2);
+    }
+
+    #[test]
+    fn wait_or_ready_sees_fds_signals_and_the_deadline() {
+        let (r, w) = pipe();
+        let short = Some(Duration::from_millis(20));
+        // SIGUSR2 blocked in this test thread; raise() queues it on the thread,
+        // which the signalfd reports too.
+        let usr2 = bit(libc::SIGUSR2);
+        sigprocmask(libc::SIG_BLOCK, Some(&usr2));
+        assert!(matches!(wait_or_ready(usr2, &[r], short), Wake::Timeout));
+        // SAFETY: writing one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(w, b"x".as_ptr().cast(), 1) }, 1);
+        assert!(matches!(wait_or_ready(usr2, &[r], short), Wake::Ready(fd) if fd == r));
+        // SAFETY: raise with a plain signal number.
+        unsafe { libc::raise(libc::SIGUSR2) };
+        // Signals come before a readable fd.
+        match wait_or_ready(usr2, &[r], short) {
+            Wake::Signal(i) => assert_eq!(i.si_signo, libc::SIGUSR2),
+            _ => panic!("expected SIGUSR2"),
+        }
+        // SAFETY: closing the pipe this test made.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
     }
 }
