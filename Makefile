@@ -4,6 +4,9 @@
 #   make test     install what the tests need (Debian packages), then run them
 #   make bench    compare with tini, dumb-init and catatonit in one run
 #   make fuzz     every parser's cargo-fuzz target, FUZZ_S seconds each (default 60)
+#   make dist     dist/: per architecture pidone-ARCH and a tarball, an SBOM, SHA256SUMS
+#   make deb      dist/pidone_VERSION_ARCH.deb for each binary of dist/ (and dist first)
+#   make image    the FROM scratch image `pidone` (only /pidone), with the host's docker
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -11,7 +14,8 @@ MUSL    := x86_64-unknown-linux-musl
 CARGO   ?= cargo
 BIN     := target/pidone
 
-.PHONY: all build run test deps bench install clean lint fuzz
+.PHONY: all build run test deps bench install clean lint fuzz dist deb image
+DIST    ?= dist
 
 all: build
 
@@ -79,8 +83,22 @@ lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	@mkdir -p target && sh scripts/imports.sh >target/imports.txt && tail -n 1 target/imports.txt
 
+# Release files (scripts/dist.sh): this machine's binary from `build`, the
+# others from target/cross/ (`make cross`), each checked for its
+# architecture and for no dynamic section.
+dist: build
+	@sh scripts/deps.sh dist
+	@DIST=$(DIST) sh scripts/dist.sh
+
+deb: dist
+	@DIST=$(DIST) sh scripts/deb.sh
+
+image: dist
+	@DIST=$(DIST) sh scripts/image.sh
+
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/pidone
+	install -D -m 0644 man/pidone.8 $(DESTDIR)$(PREFIX)/share/man/man8/pidone.8
 
 clean:
 	$(CARGO) clean
