@@ -30,7 +30,7 @@ trap 'rm -rf "$tmp" pidone-sbom.json' EXIT
 
 # Only the crates linked into the binary: no build scripts' or tests'.
 PATH="$PWD/$tools/bin:$PATH" cargo cyclonedx --quiet --format json --spec-version 1.5 \
-	--target $MUSL --only-normal-deps --override-filename pidone-sbom
+	--target $MUSL --no-build-deps --override-filename pidone-sbom
 mv pidone-sbom.json "$tmp/crates.json"
 
 rustc=$(rustc --version | cut -d' ' -f2)
@@ -42,23 +42,33 @@ musl=$(strings "$sysroot/lib/rustlib/$MUSL/lib/self-contained/libc.a" 2>/dev/nul
 [ -n "$musl" ] || { echo "sbom: no musl version in $sysroot/lib/rustlib/$MUSL" >&2; exit 1; }
 ts=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 
-jq --arg rustc "$rustc" --arg commit "$commit" --arg musl "$musl" --arg ts "$ts" '
-	del(.serialNumber)
+# The checkout's path (in bom-refs) becomes the one the binary's remapping
+# uses, as in the Makefile.
+jq --arg rustc "$rustc" --arg commit "$commit" --arg musl "$musl" --arg ts "$ts" \
+	--arg root "$PWD" '
+	walk(if type == "string" then (split($root) | join("/build/pidone")) else . end)
+	| del(.serialNumber)
 	| .metadata.timestamp = $ts
 	| .components += [
 		{ "type": "library", "bom-ref": ("rust-std@" + $rustc), "name": "rust-std",
 		  "version": $rustc, "purl": ("pkg:generic/rust-std@" + $rustc),
+		  "scope": "required",
 		  "description": "The Rust standard library, rebuilt from the toolchain sources into the binary",
 		  "licenses": [ { "expression": "MIT OR Apache-2.0" } ] },
 		{ "type": "library", "bom-ref": ("musl@" + $musl), "name": "musl",
 		  "version": $musl, "purl": ("pkg:generic/musl@" + $musl),
+		  "scope": "required",
 		  "description": "The C library, statically linked (from the Rust musl targets)",
 		  "licenses": [ { "license": { "id": "MIT" } } ] },
 		{ "type": "application", "bom-ref": ("rustc@" + $rustc), "name": "rustc",
 		  "version": $rustc, "scope": "excluded", "purl": ("pkg:generic/rustc@" + $rustc),
 		  "description": "The compiler that built the binary (not shipped)",
 		  "properties": [ { "name": "rustc:commit-hash", "value": $commit } ] }
-	]' "$tmp/crates.json" >"$tmp/bom.json"
+	]
+	| .metadata.component["bom-ref"] as $top
+	| .dependencies |= map(if .ref == $top
+		then .dependsOn += [("rust-std@" + $rustc), ("musl@" + $musl)] else . end)
+	' "$tmp/crates.json" >"$tmp/bom.json"
 
 # A serial number from the content: a UUID (version 8) of its SHA-256.
 h=$(sha256sum "$tmp/bom.json" | cut -c1-32)
