@@ -8,15 +8,15 @@
 //! period while pidone reaps them, then SIGKILL; not PID 1 and called as
 //! dumb-init, pidone ends as dumb-init does instead (`End::DumbInit`).
 
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
-use crate::procfs;
-use crate::resident;
-use crate::signals::{self, Inherited, ALL};
 use crate::spawn;
 use crate::status::{self, Exit};
+use crate::sys::signals::{self, Inherited, Wake, ALL};
+use crate::sys::{self, process, procfs, resident};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -39,6 +39,9 @@ struct Supervisor<'a> {
     last_child: Option<i32>,
     /// SIGTERM or SIGINT came: no more restarts.
     stopping: bool,
+    /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
+    /// each readable one goes to `ready`. Empty unless a feature asks.
+    watched: Vec<RawFd>,
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
@@ -49,10 +52,11 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         launch,
         daemons,
         inherited,
-        pid1: std::process::id() == 1,
+        pid1: process::is_init(),
         child: None,
         last_child: None,
         stopping: false,
+        watched: Vec::new(),
     };
     let code = if plan.pause {
         s.pause()
@@ -122,8 +126,13 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let Some(info) = signals::wait(ALL, None) else {
-                continue;
+            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(info) => info,
+                Wake::Ready(fd) => {
+                    self.ready(fd);
+                    continue;
+                }
+                Wake::Timeout => continue,
             };
             if info.si_signo == libc::SIGCHLD {
                 if let (Some(exit), _) = self.reap() {
@@ -140,14 +149,22 @@ impl Supervisor<'_> {
     /// `-P`: nothing to run; reap until told to stop.
     fn pause(&mut self) -> i32 {
         loop {
-            match signals::wait(ALL, None).map(|i| i.si_signo) {
-                Some(libc::SIGCHLD) => {
+            match signals::wait_or_ready(ALL, &self.watched, None) {
+                Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
                 }
-                Some(libc::SIGTERM) | Some(libc::SIGINT) => return 0,
+                Wake::Signal(i) if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT) => return 0,
+                Wake::Ready(fd) => self.ready(fd),
                 _ => {}
             }
         }
+    }
+
+    /// A watched descriptor is readable. Each feature that watches one
+    /// handles its own here; an fd nobody claims is dropped from the set so
+    /// it cannot spin the loop.
+    fn ready(&mut self, fd: RawFd) {
+        self.watched.retain(|&w| w != fd);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -360,10 +377,7 @@ impl Supervisor<'_> {
     fn signal_rest(&self, sig: i32) -> Vec<i32> {
         let rest: Vec<i32> = self.rest().iter().map(|p| p.pid).collect();
         if self.pid1 {
-            // SAFETY: kill(-1) spares the caller.
-            unsafe {
-                libc::kill(-1, sig);
-            }
+            process::signal_all(sig);
             return rest;
         }
         for &pid in &rest {
@@ -394,7 +408,7 @@ impl Supervisor<'_> {
 
     /// The other processes, read from /proc now: as PID 1 every one in the
     /// namespace, else pidone's descendants.
-    fn rest(&self) -> Vec<procfs::Proc> {
+    fn rest(&self) -> Vec<sys::Proc> {
         if !procfs::is_own() {
             log::debug!("/proc is not this pid namespace's: no process list");
             return Vec::new();
@@ -404,7 +418,7 @@ impl Supervisor<'_> {
         if self.pid1 {
             return all.into_iter().filter(|p| p.pid != me).collect();
         }
-        procfs::descendants(me, &all)
+        sys::descendants(me, &all)
     }
 }
 
