@@ -26,12 +26,14 @@ installed || sh "$0" --install
 : "${SOURCE_DATE_EPOCH:=$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 export LC_ALL=C TZ=UTC
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" pidone-sbom.json' EXIT
+# cargo-cyclonedx writes beside Cargo.toml: a name of this run's own.
+name=pidone-sbom-$$
+trap 'rm -rf "$tmp" $name.json' EXIT
 
 # Only the crates linked into the binary: no build scripts' or tests'.
 PATH="$PWD/$tools/bin:$PATH" cargo cyclonedx --quiet --format json --spec-version 1.5 \
-	--target $MUSL --no-build-deps --override-filename pidone-sbom
-mv pidone-sbom.json "$tmp/crates.json"
+	--target $MUSL --no-build-deps --override-filename $name
+mv $name.json "$tmp/crates.json"
 
 rustc=$(rustc --version | cut -d' ' -f2)
 commit=$(rustc -vV | sed -n 's/^commit-hash: //p')

@@ -189,8 +189,11 @@ fn man_page_lists_every_environment_variable_of_help() {
 
 // ---------------------------------------------------------------- dist
 
-/// `make dist DIST=dir` in the checkout.
+/// `make dist DIST=dir` in the checkout, one at a time: `make` replaces
+/// target/pidone through one temporary name.
 fn make_dist(target: &str, dir: &Path) {
+    static MAKE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKE.lock().unwrap_or_else(|e| e.into_inner());
     require("make", "make");
     let o = sh_in(
         &root(),
