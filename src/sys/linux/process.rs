@@ -170,10 +170,9 @@ impl<R> Child<'_, R> {
             let Some((_, shared)) = self.flight.as_ref().filter(|_| !left.is_zero()) else {
                 return false;
             };
-            let ts = libc::timespec {
-                tv_sec: left.as_secs() as libc::time_t,
-                tv_nsec: left.subsec_nanos() as libc::c_long,
-            };
+            // The kernel's two longs, not libc's timespec: on 32-bit
+            // machines SYS_futex is the 32-bit-time call.
+            let ts = super::signals::KernelTimespec::new(left);
             // SAFETY: a futex word that lives as long as `shared`; the
             // call returns at once if it is no longer 1.
             unsafe {
@@ -182,7 +181,7 @@ impl<R> Child<'_, R> {
                     shared.present.as_ptr(),
                     libc::FUTEX_WAIT,
                     1u32,
-                    &ts as *const libc::timespec,
+                    &ts as *const super::signals::KernelTimespec,
                 );
             }
         }

@@ -136,12 +136,7 @@ pub fn take_over() -> Inherited {
 /// Raw system calls only: the child runs in pidone's memory (process.rs).
 pub fn restore_in_child(inherited: &Inherited) {
     if inherited.sigchld_ignored {
-        let act = KernelSigaction {
-            handler: libc::SIG_IGN,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
+        let act = KernelSigaction::new(libc::SIG_IGN);
         // SAFETY: a valid kernel sigaction, no old one asked for.
         unsafe {
             super::raw::call(
@@ -192,14 +187,23 @@ pub fn queue_to_self(sig: i32) {
     }
 }
 
-/// The timeout as `SYS_rt_sigtimedwait` reads it: two `long`s. On 32-bit
+/// The timeout as `SYS_rt_sigtimedwait` and `SYS_futex` read it: two `long`s. On 32-bit
 /// machines that number is the old 32-bit-time call whatever `time_t`
 /// libc was built with (64-bit time has a call of its own); a timeout is
 /// short, so 32 bits of seconds are plenty.
 #[repr(C)]
-struct KernelTimespec {
-    tv_sec: libc::c_long,
-    tv_nsec: libc::c_long,
+pub(super) struct KernelTimespec {
+    pub tv_sec: libc::c_long,
+    pub tv_nsec: libc::c_long,
+}
+
+impl KernelTimespec {
+    pub fn new(d: Duration) -> KernelTimespec {
+        KernelTimespec {
+            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::c_long,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        }
+    }
 }
 
 /// Wait for one of the signals in `set`; None on timeout. With no timeout
@@ -208,10 +212,7 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
     loop {
         // SAFETY: siginfo_t is plain data; the kernel fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let ts = timeout.map(|d| KernelTimespec {
-            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::c_long,
-            tv_nsec: d.subsec_nanos() as libc::c_long,
-        });
+        let ts = timeout.map(KernelTimespec::new);
         let ts_ptr = ts
             .as_ref()
             .map_or(std::ptr::null(), |t| t as *const KernelTimespec);
