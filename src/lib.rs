@@ -31,6 +31,7 @@ pub mod metadata;
 pub mod notify;
 pub mod plan;
 pub mod probe;
+pub mod say;
 pub mod setup;
 pub mod spawn;
 pub mod status;

@@ -86,6 +86,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Decisions the parser made worth a line in the log (info level).
     pub notes: Vec<String>,
+    /// Parts of pidone's own argv that hold secrets (`-e NAME=VALUE`
+    /// values): (argument index, 0 = the program name; byte offset where
+    /// the secret starts). /proc/1/cmdline is readable by every uid, so
+    /// boot overwrites them once parsed.
+    pub secret_args: Vec<(usize, usize)>,
 }
 
 /// The command's environment, built in this order: the inherited one (or the
@@ -309,12 +314,27 @@ impl Signals {
 pub struct LogPlan {
     /// 0 = warnings and errors on stderr; each -v one level more.
     pub verbosity: u8,
+    /// Errors only, not even warnings (`TINI_VERBOSITY=0`).
+    pub quiet: bool,
+    /// How the lines on stderr look.
+    pub style: LogStyle,
     /// Timestamped log file; None for none.
     pub file: Option<PathBuf>,
     /// Rotate the file to `.1` when over 1 MiB at start.
     pub rotate: bool,
     /// Also send records to the syslog socket.
     pub syslog: bool,
+}
+
+/// How pidone's lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogStyle {
+    /// `pidone: WARN message`.
+    #[default]
+    Pidone,
+    /// Called by one of tini's names: `[WARN  tini (PID)] message`, and
+    /// tini's own words for the events people match in logs.
+    Tini,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -466,6 +486,8 @@ impl Plan {
             remap_exit: Vec::new(),
             log: LogPlan {
                 verbosity: 0,
+                quiet: false,
+                style: LogStyle::Pidone,
                 file: None,
                 rotate: false,
                 syslog: false,
@@ -478,6 +500,7 @@ impl Plan {
             machine: None,
             warnings: Vec::new(),
             notes: Vec::new(),
+            secret_args: Vec::new(),
         }
     }
 }
