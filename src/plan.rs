@@ -45,6 +45,15 @@ pub struct Plan {
     pub helpers: Helpers,
     pub restart: Restart,
     pub signals: Signals,
+    /// `--delay SIG:SECONDS`: signals held that long before they are
+    /// forwarded (a second one of the same signal goes at once).
+    pub delays: Vec<(i32, Duration)>,
+    /// `--on-change PATH:SIG`: paths watched with inotify; a change sends
+    /// the signal to the command.
+    pub on_change: Vec<OnChange>,
+    /// The `NOTIFY_SOCKET` pidone was given: the command's notifications
+    /// reach it through pidone, which stays the main pid.
+    pub notify_socket: Option<OsString>,
     /// Time the rest of the processes get between SIGTERM and SIGKILL once
     /// the command has ended. Zero exits at once, like tini.
     pub grace: Duration,
@@ -99,6 +108,13 @@ pub struct Env {
     pub defaults: bool,
     /// `NAME=value` entries, applied in order.
     pub set: Vec<EnvVar>,
+    /// `--env-file PATH`: Docker's `--env-file` format, read by the env
+    /// stage and applied after `set`, in order.
+    pub files: Vec<PathBuf>,
+    /// `--env-from-files[=NAME,...]`: `NAME_FILE=/path` becomes `NAME` =
+    /// the file's contents (values never logged): for the names listed,
+    /// or every `*_FILE` when the list is empty; None: off.
+    pub from_files: Option<Vec<String>>,
 }
 
 /// A user and maybe a group (`docker:user`), each a name or a number.
@@ -221,6 +237,13 @@ pub struct Helpers {
 pub struct Helper {
     pub argv: Vec<OsString>,
     pub pidfile: Option<PathBuf>,
+}
+
+/// A path watched for changes and the signal a change sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChange {
+    pub path: PathBuf,
+    pub signal: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -386,6 +409,28 @@ pub enum PowerAction {
     Halt,
 }
 
+/// `pidone probe`: one health check, then exit 0 (healthy) or 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub target: ProbeTarget,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// `tcp:HOST:PORT`: healthy when a connection is accepted.
+    Tcp { host: String, port: u16 },
+    /// `http://HOST:PORT/PATH`: healthy on a 2xx or 3xx status.
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+}
+
+/// Kubernetes' default probe timeout (`timeoutSeconds: 1`).
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const DEFAULT_LOG_FILE: &str = "/var/log/pidone.log";
@@ -430,6 +475,9 @@ impl Plan {
                 job_control: dumb,
                 keep_group: false,
             },
+            delays: Vec::new(),
+            on_change: Vec::new(),
+            notify_socket: None,
             grace: DEFAULT_GRACE,
             end: if dumb { End::DumbInit } else { End::Grace },
             subreaper: false,

@@ -10,6 +10,7 @@ use crate::plan::{Personality, Plan};
 
 pub mod dockerinit;
 pub mod kernel;
+pub mod probe;
 pub mod tini;
 
 /// What the caller asked for.
@@ -25,6 +26,8 @@ pub enum Request {
     /// Print this text on stderr and exit with this code: a bad command
     /// line under tini's names, answered as tini does (usage text, 1).
     Refuse { text: String, code: i32 },
+    /// `pidone probe ...`: one health check.
+    Probe(crate::plan::Probe),
 }
 
 /// Where a metadata document comes from.
@@ -138,6 +141,11 @@ pub fn parse(
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
         Personality::DockerInit => dockerinit::parse(rest, env, dockerenv),
+        // `pidone probe`: the health check, under the tini-style names
+        // (engines put `--` before a command, so none is taken for it).
+        Personality::Tini if rest.first().is_some_and(|a| a == "probe") => {
+            probe::parse(rest.get(1..).unwrap_or(&[]))
+        }
         p => tini::parse_named(p, tini_name(argv0), rest, env),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Environ, Request, Source};
 use crate::error::{Error, Result, EXIT_USAGE};
-use crate::plan::{LogStyle, Personality, Plan, Target};
+use crate::plan::{Helper, LogStyle, OnChange, Personality, Plan, Restart, Target};
 use crate::values;
 
 pub const HELP: &str = "\
@@ -30,6 +30,17 @@ pidone exits at once, as dumb-init does).
   -r, --rewrite FROM:TO      forward signal FROM as TO; TO=0 drops it (repeatable)
       --grace SECONDS        time the rest get after SIGTERM before SIGKILL (3)
   -P, --pause                no command: reap until SIGTERM or SIGINT
+      --delay SIG:SECONDS    hold SIG that long before forwarding it; a second
+                             SIG goes at once (repeatable)
+      --on-change PATH:SIG   send SIG to COMMAND when the file or directory
+                             PATH changes (repeatable)
+      --env-file PATH        add NAME=value lines, Docker's --env-file format
+      --env-from-files[=NAME,...]  NAME_FILE=/path in the environment becomes
+                             NAME with the file's contents (the names given,
+                             or every *_FILE)
+      --restart POLICY       no, always, on-failure or on-failure:N
+      --helper 'CMD ARGS'    start a helper daemon first; a leading word
+                             pidfile=PATH names its pidfile (repeatable)
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
       --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
@@ -38,12 +49,17 @@ pidone exits at once, as dumb-init does).
   -h, --help                 this text
   -V, --version              print the version
 
+       pidone probe [--timeout SECONDS] tcp:HOST:PORT | http://HOST:PORT/PATH
+  exit 0 when the port accepts (or the status is 2xx/3xx), else 1; no TLS.
+
 Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP,
 DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
 PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
 PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
-PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA.
-Options override them.
+PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA,
+PIDONE_DELAY, PIDONE_ON_CHANGE, PIDONE_ENV_FILE (lists: comma-separated),
+PIDONE_ENV_FROM_FILES, PIDONE_RESTART, PIDONE_HELPERS (;-separated),
+PIDONE_NOTIFY=0 (NOTIFY_SOCKET handed on untouched). Options override them.
 
 Exit status: COMMAND's; 128+N when it died of signal N; 126 when it cannot
 be executed, 127 when it is not found; 125 when pidone fails to set up;
@@ -83,6 +99,44 @@ fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
     values::seconds(v).ok_or_else(|| bad(format!("{}: not a number of seconds: '{}'", opt, v)))
 }
 
+fn delay_arg(opt: &str, v: &str) -> Result<(i32, Duration)> {
+    values::delay(v).ok_or_else(|| {
+        bad(format!(
+            "{}: expected SIG:SECONDS (a signal pidone can hold, 0-86400 s), got '{}'",
+            opt, v
+        ))
+    })
+}
+
+fn on_change_arg(opt: &str, v: &str) -> Result<OnChange> {
+    values::on_change(v).ok_or_else(|| bad(format!("{}: expected /PATH:SIG, got '{}'", opt, v)))
+}
+
+fn restart_arg(opt: &str, v: &str) -> Result<Restart> {
+    values::restart(v).ok_or_else(|| {
+        bad(format!(
+            "{}: expected {}, got '{}'",
+            opt,
+            values::RESTART_FORM,
+            v
+        ))
+    })
+}
+
+fn helper_arg(opt: &str, v: &str) -> Result<Helper> {
+    values::helper(v).ok_or_else(|| bad(format!("{}: expected {}", opt, values::HELPER_FORM)))
+}
+
+/// `NAME,NAME`; none: every `*_FILE`.
+fn names(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.strip_suffix("_FILE").unwrap_or(n).to_string())
+        .collect()
+}
+
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
     values::verbosity(v).ok_or_else(|| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
 }
@@ -95,6 +149,11 @@ const WITH_VALUE: &[(char, &str)] = &[
     ('\0', "grace"),
     ('\0', "log-file"),
     ('\0', "metadata"),
+    ('\0', "delay"),
+    ('\0', "on-change"),
+    ('\0', "env-file"),
+    ('\0', "restart"),
+    ('\0', "helper"),
 ];
 
 struct Parsed {
@@ -133,6 +192,12 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "syslog" => plan.log.syslog = true,
         "no-new-privs" => plan.no_new_privs = true,
         "metadata" => p.metadata = Some(super::source(v)),
+        "delay" => plan.delays.push(delay_arg(&opt, v)?),
+        "on-change" => plan.on_change.push(on_change_arg(&opt, v)?),
+        "env-file" => plan.env.files.push(PathBuf::from(v)),
+        "env-from-files" => plan.env.from_files = Some(names(value)),
+        "restart" => plan.restart = restart_arg(&opt, v)?,
+        "helper" => plan.helpers.daemons.push(helper_arg(&opt, v)?),
         "h" | "help" => p.print = Some(p.tini.map_or_else(|| HELP.to_string(), tini_usage)),
         "V" | "version" => {
             p.print = Some(match p.tini {
@@ -231,6 +296,50 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     }
     if env.flag("PIDONE_NO_NEW_PRIVS") {
         plan.no_new_privs = true;
+    }
+    features_env(plan, env)
+}
+
+/// The environment forms of issue 19's options; lists are comma-separated
+/// (helpers `;`-separated: their arguments may hold commas).
+fn features_env(plan: &mut Plan, env: &Environ) -> Result<()> {
+    let list = |name: &str| {
+        env.get(name)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for d in list("PIDONE_DELAY") {
+        plan.delays.push(delay_arg("PIDONE_DELAY", &d)?);
+    }
+    for w in list("PIDONE_ON_CHANGE") {
+        plan.on_change.push(on_change_arg("PIDONE_ON_CHANGE", &w)?);
+    }
+    plan.env
+        .files
+        .extend(list("PIDONE_ENV_FILE").iter().map(PathBuf::from));
+    match env.get("PIDONE_ENV_FROM_FILES") {
+        Some("1") | Some("true") | Some("yes") => plan.env.from_files = Some(Vec::new()),
+        Some(v) if env.flag("PIDONE_ENV_FROM_FILES") => plan.env.from_files = Some(names(Some(v))),
+        _ => {}
+    }
+    if let Some(v) = env.get("PIDONE_RESTART").filter(|v| !v.is_empty()) {
+        plan.restart = restart_arg("PIDONE_RESTART", v)?;
+    }
+    let helpers = env.get("PIDONE_HELPERS").unwrap_or("");
+    for h in helpers.split(';').filter(|h| !h.trim().is_empty()) {
+        plan.helpers.daemons.push(helper_arg("PIDONE_HELPERS", h)?);
+    }
+    // An engine's (or systemd's) notification socket: the command's
+    // READY=1 reaches it through pidone (see notify.rs), unless asked not to.
+    if env.get("PIDONE_NOTIFY") != Some("0") {
+        plan.notify_socket = env
+            .get("NOTIFY_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(OsString::from);
     }
     Ok(())
 }
@@ -392,6 +501,9 @@ fn long_option(p: &mut Parsed, long: &str, args: &[OsString], i: &mut usize) -> 
                 Some(v.to_string_lossy().into_owned())
             }
         }
+    } else if inline.is_some() && name == "env-from-files" {
+        // The one option whose value is optional: only inline.
+        inline.map(str::to_string)
     } else if inline.is_some() {
         return Err(bad(format!("--{} takes no value", name)));
     } else {

@@ -12,6 +12,7 @@ pub mod caps;
 pub mod modules;
 pub mod mounts;
 pub mod net;
+pub mod notify;
 pub mod packet;
 pub mod power;
 pub mod process;
@@ -20,6 +21,7 @@ pub mod resident;
 pub mod root;
 pub mod signals;
 pub mod walk;
+pub mod watch;
 
 use std::time::SystemTime;
 

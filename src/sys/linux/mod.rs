@@ -8,14 +8,17 @@ pub mod modules;
 pub mod mounts;
 pub mod net;
 pub mod netlink;
+pub mod notify;
 pub mod packet;
 pub mod power;
 pub mod process;
 pub mod procfs;
+pub mod raw;
 pub mod resident;
 pub mod root;
 pub mod signals;
 pub mod walk;
+pub mod watch;
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
