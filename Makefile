@@ -4,6 +4,8 @@
 #   make test     install what the tests need (Debian packages), then run them
 #   make bench    compare with tini, dumb-init and catatonit in one run
 #   make fuzz     every parser's cargo-fuzz target, FUZZ_S seconds each (default 60)
+#   make cross    static binaries for seven Linux architectures, in
+#                 target/cross/pidone-$(uname -m) (ARCH="aarch64 s390x" for some)
 #   make dist     dist/: per architecture pidone-ARCH and a tarball, an SBOM, SHA256SUMS
 #   make deb      dist/pidone_VERSION_ARCH.deb for each binary of dist/ (and dist first)
 #   make image    the FROM scratch image `pidone` (only /pidone), with the host's docker
@@ -14,7 +16,7 @@ MUSL    := x86_64-unknown-linux-musl
 CARGO   ?= cargo
 BIN     := target/pidone
 
-.PHONY: all build run test deps bench install clean lint fuzz dist deb image
+.PHONY: all build run test deps bench install clean lint fuzz cross dist deb image
 DIST    ?= dist
 
 all: build
@@ -59,10 +61,19 @@ build:
 run: build
 	@sh demo/demo.sh $(BIN)
 
+# scripts/cross.sh: zig's musl through cargo-zigbuild (a venv from PyPI,
+# installed there once), std rebuilt with STD_FLAGS; each result checked
+# static and under 512 KiB. docs/platforms.md has the why.
+cross: build
+	@STD_FLAGS="$(STD_FLAGS)" sh scripts/cross.sh $(ARCH)
+
 deps:
 	@sh scripts/deps.sh test
 
+# The cross binaries (tests/cross.rs, tests/vm.rs's arm64 boots) and
+# testkit for the arm64 guest.
 test: deps build lint
+	@STD_FLAGS="$(STD_FLAGS)" TESTKIT=aarch64 sh scripts/cross.sh
 	$(CARGO) test --release -- --test-threads=4
 
 # Every area's bench/*.sh, each given the binary.

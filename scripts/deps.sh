@@ -37,6 +37,11 @@ test)
 	want runc runc
 	want podman podman
 	want qemu-system-x86_64 qemu-system-x86
+	# The cross binaries' smoke tests (tests/cross.rs) and the arm64 VM.
+	for a in aarch64 arm i386 riscv64 ppc64le s390x; do
+		want qemu-$a-static qemu-user-static
+	done
+	want qemu-system-aarch64 qemu-system-arm
 	want cpio cpio
 	want readelf binutils
 	want mkfs.ext4 e2fsprogs
@@ -118,5 +123,6 @@ fi
 
 if [ "$what" != dist ] && [ -x scripts/kernel.sh ]; then
 	sh scripts/kernel.sh
+	[ "$what" != test ] || sh scripts/kernel.sh arm64
 fi
 exit 0

@@ -47,6 +47,9 @@ pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, 
         "started": timestamp(started),
         "ended": timestamp(ended),
         "restarts": restarts,
+        // Lines pidone could not write to its stderr at the time (the
+        // terminal or pipe was stopped or full): see log.rs.
+        "log_lines_dropped": crate::log::dropped(),
     });
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The log directory may be disabled or elsewhere.
