@@ -51,6 +51,33 @@ pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
     ret
 }
 
+/// The other architectures (armv7, i686, riscv64, ppc64le, s390x): through
+/// libc's `syscall`, with errno saved and put back around it, so pidone's
+/// errno is disturbed only for the instant of the call. Inline assembly
+/// for each of them would close that instant too; their calling
+/// conventions (i686's ebx/ebp, ppc64le's cr0.SO) are left for when they
+/// can be tested on real hardware.
+///
+/// # Safety
+/// As the x86_64 version.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    // SAFETY: errno is this thread's; the arguments are passed on as given.
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        let r = libc::syscall(nr, a, b, c, d, e, f);
+        let ret = if r == -1 {
+            -(*errno as isize)
+        } else {
+            r as isize
+        };
+        *errno = saved;
+        ret
+    }
+}
+
 /// `call` with fewer arguments, the rest zero.
 ///
 /// # Safety
