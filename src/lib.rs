@@ -20,6 +20,7 @@
 
 pub mod boot;
 pub mod caps;
+pub mod cgroup;
 pub mod cli;
 pub mod dhcp;
 pub mod error;

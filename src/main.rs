@@ -26,6 +26,7 @@
 
 mod boot;
 mod caps;
+mod cgroup;
 mod cli;
 mod dhcp;
 mod error;

@@ -11,6 +11,7 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cgroup;
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
 use crate::procfs;
@@ -43,6 +44,12 @@ struct Supervisor<'a> {
     /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
     /// each readable one goes to `ready`. Empty unless a feature asks.
     watched: Vec<RawFd>,
+    /// The container's OOM-kill count, watched (cgroup.rs).
+    oom: Option<cgroup::Watch>,
+    /// This run's OOM kills, for the status file.
+    run_oom: status::Oom,
+    /// `--oom-exit` and a kill was seen: the run ends with 137.
+    oom_exit_due: bool,
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
@@ -58,13 +65,18 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         last_child: None,
         stopping: false,
         watched: Vec::new(),
+        oom: None,
+        run_oom: status::Oom::default(),
+        oom_exit_due: false,
     };
+    s.watch_oom();
     let code = if plan.pause {
         s.pause()
     } else {
         s.run_with_restarts()
     };
     s.shutdown_rest();
+    s.kill_cgroup();
     code
 }
 
@@ -83,6 +95,7 @@ impl Supervisor<'_> {
         loop {
             let started = SystemTime::now();
             let clock = Instant::now();
+            self.run_oom = status::Oom::default();
             let exit = self.run_once();
             let code = if self.plan.remap_exit.contains(&exit.code) {
                 0
@@ -90,7 +103,14 @@ impl Supervisor<'_> {
                 exit.code
             };
             if let Some(path) = &self.plan.status_file {
-                status::record(path, &exit, started, SystemTime::now(), restarts);
+                status::record(
+                    path,
+                    &exit,
+                    started,
+                    SystemTime::now(),
+                    restarts,
+                    self.run_oom,
+                );
             }
             if self.stopping || !should_restart(self.plan.restart, &exit, restarts) {
                 return code;
@@ -109,7 +129,13 @@ impl Supervisor<'_> {
 
     /// Start the command once and wait for it, forwarding signals.
     fn run_once(&mut self) -> Exit {
-        let pid = match spawn::spawn(self.launch, self.inherited) {
+        let nest = self.launch.cgroup.as_ref().and_then(|c| c.nest.as_ref());
+        // With --cgroup-nest the command starts in its own leaf: pidone
+        // steps into it for the spawn and back into its own after.
+        nest.map(|n| cgroup::enter(&n.command));
+        let spawned = spawn::spawn(self.launch, self.inherited);
+        nest.map(|n| cgroup::enter(&n.init));
+        let pid = match spawned {
             Ok(pid) => pid,
             Err(f) => {
                 log::error!("{}", f.error);
@@ -127,22 +153,32 @@ impl Supervisor<'_> {
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let info = match signals::wait_or_ready(ALL, &self.watched, None) {
-                Wake::Signal(info) => info,
+            let timeout = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+            let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
+                Wake::Signal(info) => Some(info),
                 Wake::Ready(fd) => {
                     self.ready(fd);
-                    continue;
+                    None
                 }
-                Wake::Timeout => continue,
+                Wake::Timeout => {
+                    self.oom_tick(false);
+                    None
+                }
             };
-            if info.si_signo == libc::SIGCHLD {
-                if let (Some(exit), _) = self.reap() {
-                    self.child = None;
-                    log::info!("pid {} {}", pid, exit.describe());
-                    return exit;
+            match info {
+                Some(i) if i.si_signo == libc::SIGCHLD => {
+                    if let (Some(exit), _) = self.reap() {
+                        self.child = None;
+                        self.oom_tick(true);
+                        log::info!("pid {} {}", pid, exit.describe());
+                        return exit;
+                    }
                 }
-            } else if !signals::self_inflicted(&info) {
-                self.forward(info.si_signo);
+                Some(i) if !signals::self_inflicted(&i) => self.forward(i.si_signo),
+                _ => {}
+            }
+            if self.oom_exit_due {
+                return self.oom_exit();
             }
         }
     }
@@ -150,13 +186,18 @@ impl Supervisor<'_> {
     /// `-P`: nothing to run; reap until told to stop.
     fn pause(&mut self) -> i32 {
         loop {
-            match signals::wait_or_ready(ALL, &self.watched, None) {
+            let timeout = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+            match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
                 }
                 Wake::Signal(i) if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT) => return 0,
                 Wake::Ready(fd) => self.ready(fd),
+                Wake::Timeout => self.oom_tick(false),
                 _ => {}
+            }
+            if self.oom_exit_due {
+                return self.oom_exit().code;
             }
         }
     }
@@ -165,7 +206,95 @@ impl Supervisor<'_> {
     /// handles its own here; an fd nobody claims is dropped from the set so
     /// it cannot spin the loop.
     fn ready(&mut self, fd: RawFd) {
+        if let Some(w) = self.oom.as_mut().filter(|w| w.fd() == Some(fd)) {
+            w.ready();
+            return;
+        }
         self.watched.retain(|&w| w != fd);
+    }
+
+    /// Start watching the container's OOM-kill count (cgroup.rs), when the
+    /// cgroup stage found one.
+    fn watch_oom(&mut self) {
+        let Some(mem) = self.launch.cgroup.as_ref().and_then(|c| c.memory.as_ref()) else {
+            return;
+        };
+        if let Some(w) = cgroup::Watch::start(mem) {
+            log::info!("cgroup: watching OOM kills in {}", w.describe());
+            self.watched.extend(w.fd());
+            self.oom = Some(w);
+        }
+    }
+
+    /// Look for OOM kills that are due (`now`: the run is ending).
+    fn oom_tick(&mut self, now: bool) {
+        if let Some(r) = self.oom.as_mut().and_then(|w| w.tick(now)) {
+            self.oom_report(&r);
+        }
+    }
+
+    /// pidone reaped `pid`: an OOM kill seen now is its.
+    fn oom_reaped(&mut self, pid: i32, exit: &Exit) {
+        let sigkilled = exit.signal == Some(libc::SIGKILL);
+        if let Some(r) = self.oom.as_mut().and_then(|w| w.reaped(pid, sigkilled)) {
+            self.oom_report(&r);
+        }
+    }
+
+    /// One log line per rise of the count; the status file's figures.
+    fn oom_report(&mut self, r: &cgroup::Report) {
+        let command = r.victim.is_some() && r.victim == self.child;
+        let who = match r.victim {
+            Some(p) if command => {
+                let name = self.plan.command.first().map(|a| {
+                    std::path::Path::new(a)
+                        .file_name()
+                        .unwrap_or(a)
+                        .to_string_lossy()
+                        .into_owned()
+                });
+                format!("the command, pid {} ({})", p, name.unwrap_or_default())
+            }
+            Some(p) => format!("pid {}", p),
+            None if r.kills == 1 => "a process".to_string(),
+            None => format!("{} processes", r.kills),
+        };
+        let group = if r.group { "; memory.oom.group" } else { "" };
+        log::warn!("the OOM killer killed {} ({}{})", who, r.limit, group);
+        self.run_oom.kills += r.kills;
+        self.run_oom.command |= command;
+        if self.plan.oom_exit && !self.oom_exit_due {
+            self.oom_exit_due = true;
+        }
+    }
+
+    /// `--oom-exit`: end as if the command had exited with 137; no
+    /// restart (the orchestrator's to decide).
+    fn oom_exit(&mut self) -> Exit {
+        log::warn!("--oom-exit: ending the container with status 137");
+        self.stopping = true;
+        Exit {
+            code: 137,
+            signal: None,
+        }
+    }
+
+    /// The end: SIGKILL through `cgroup.kill` to whatever is left in the
+    /// container's own cgroup (a process outside pidone's tree too), when
+    /// it is writable v2.
+    fn kill_cgroup(&mut self) {
+        if (self.plan.end == End::DumbInit && !self.pid1) || self.plan.grace.is_zero() {
+            return;
+        }
+        let Some(cg) = self.launch.cgroup.as_ref().filter(|c| c.own) else {
+            return;
+        };
+        let n = cgroup::kill_all(cg);
+        if n > 0 {
+            log::info!("cgroup.kill: {} cgroup(s) killed", n);
+            self.wait_for_rest(KILL_WAIT, &[]);
+        }
+        cgroup::tidy(cg);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -226,6 +355,7 @@ impl Supervisor<'_> {
                 continue;
             }
             let exit = Exit::from_status(status);
+            self.oom_reaped(pid, &exit);
             if Some(pid) == self.child {
                 main = Some(exit);
             } else if self.daemons.contains(&pid) {

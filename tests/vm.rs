@@ -787,7 +787,7 @@ grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
         .find(|l| l.starts_with("log: metadata from "))
         .unwrap_or_else(|| panic!("no metadata line:\n{}", b.console));
     assert!(
-        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 28 keys in "),
+        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 30 keys in "),
         "{}",
         log
     );

@@ -171,6 +171,18 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     _ => return Err(bad("pidone.no_new_privs", v, "1 or 0")),
                 }
             }
+            "oom_exit" | "cgroup_nest" => {
+                let on = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad(&format!("pidone.{}", key), v, "1 or 0")),
+                };
+                if key == "oom_exit" {
+                    plan.oom_exit = on;
+                } else {
+                    plan.cgroup_nest = on;
+                }
+            }
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }

@@ -33,6 +33,9 @@ pidone exits at once, as dumb-init does).
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
       --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
+      --oom-exit             an OOM kill in the container's cgroup ends it (137)
+      --cgroup-nest          pidone and COMMAND in leaves of the (writable, v2)
+                             cgroup, controllers enabled for COMMAND's cgroups
       --metadata SOURCE      take everything from metadata: a file (- = stdin),
                              socket:PATH or serial:DEVICE (a metadata service)
   -h, --help                 this text
@@ -42,7 +45,8 @@ Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP,
 DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
 PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
 PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
-PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA.
+PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_OOM_EXIT,
+PIDONE_CGROUP_NEST, PIDONE_METADATA.
 Options override them.
 
 Exit status: COMMAND's; 128+N when it died of signal N; 126 when it cannot
@@ -126,6 +130,8 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
         "no-new-privs" => plan.no_new_privs = true,
+        "oom-exit" => plan.oom_exit = true,
+        "cgroup-nest" => plan.cgroup_nest = true,
         "metadata" => p.metadata = Some(super::source(v)),
         "h" | "help" => p.print = Some(HELP.to_string()),
         "V" | "version" => p.print = Some(super::version_line()),
@@ -189,6 +195,12 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     }
     if env.flag("PIDONE_NO_NEW_PRIVS") {
         plan.no_new_privs = true;
+    }
+    if env.flag("PIDONE_OOM_EXIT") {
+        plan.oom_exit = true;
+    }
+    if env.flag("PIDONE_CGROUP_NEST") {
+        plan.cgroup_nest = true;
     }
     Ok(())
 }

@@ -251,6 +251,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pidone:hosts",
     "pidone:keep_fds",
     "pidone:no_new_privileges",
+    "pidone:oom_exit",
+    "pidone:cgroup_nest",
     "pidone:modules",
     "pidone:root",
     "pidone:poweroff",
@@ -544,6 +546,8 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             plan.close_fds = !plan.keep_fds;
         }
         "pidone:no_new_privileges" => plan.no_new_privs = boolean(key, v)?,
+        "pidone:oom_exit" => plan.oom_exit = boolean(key, v)?,
+        "pidone:cgroup_nest" => plan.cgroup_nest = boolean(key, v)?,
         k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }

@@ -8,6 +8,7 @@ use crate::error::{Result, Stage};
 use crate::launch::{cstring, Launch};
 use crate::plan::Plan;
 
+pub mod cgroup;
 pub mod console;
 pub mod daemons;
 pub mod env;
@@ -44,6 +45,8 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         }
     }
     hostname::apply(plan)?;
+    // Before the helpers, so that with --cgroup-nest they share pidone's leaf.
+    let cgroup = cgroup::apply(plan)?;
     let mut daemons = daemons::start(&plan.helpers, plan.log.file.as_deref())?;
     net::apply(&plan.network)?;
     if plan.helpers.kill_after_network {
@@ -77,6 +80,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         drop_caps: plan.drop_caps.clone(),
         close_fds: plan.close_fds,
         no_new_privs: plan.no_new_privs,
+        cgroup,
     };
     Ok((launch, daemons))
 }
