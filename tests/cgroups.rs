@@ -2,13 +2,13 @@
 //! final `cgroup.kill`, `--cgroup-nest`.
 //!
 //! cgroup v1 runs here under runc with a memory limit in config.json (this
-//! host has v1 controllers); cgroup v2 runs under QEMU with the stock
-//! kernel (tests/vm.rs): pidone as `/init` runs a script that makes the
-//! container's cgroup and starts a second pidone in it, not PID 1.
+//! host has v1 controllers). cgroup v2 runs under QEMU with the stock
+//! kernel, in tests/vm.rs beside the boot machinery (`cgroup_v2_*`):
+//! pidone as `/init` runs a script that makes the container's cgroup and
+//! starts a second pidone in it, not PID 1.
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -196,10 +196,4 @@ fn v1_oom_exit_ends_the_container() {
     assert_eq!(s["exit_code"], 137, "{}", s);
     assert_eq!(s["oom_kills"], 1, "{}", s);
     assert_eq!(s["oom_killed"], false, "{}", s);
-}
-
-// ---------------------------------------------------------------- cgroup v2 under QEMU
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
