@@ -100,7 +100,9 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
-        let oct = b.get(i + 1..i + 4).filter(|o| o.iter().all(|d| (b'0'..=b'7').contains(d)));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|o| o.iter().all(|d| (b'0'..=b'7').contains(d)));
         match (c, oct) {
             (b'\\', Some(o)) => {
                 let v = o.iter().fold(0u32, |a, d| a * 8 + u32::from(d - b'0'));
@@ -304,7 +306,10 @@ impl Watch {
     pub fn start(mem: &Memory) -> Option<Watch> {
         let (file, limit_file) = match mem {
             Memory::V2(d) => (d.join("memory.events"), d.join("memory.max")),
-            Memory::V1(d) => (d.join("memory.oom_control"), d.join("memory.limit_in_bytes")),
+            Memory::V1(d) => (
+                d.join("memory.oom_control"),
+                d.join("memory.limit_in_bytes"),
+            ),
         };
         let last = read_counts(&file)?;
         let fd = match mem {
@@ -619,17 +624,17 @@ mod tests {
         assert_eq!(mount_of(MI, "/other", true), None);
         let u = mount_of(MI, "/a/b", false).unwrap();
         assert!(!u.read_only);
-        assert_eq!(locate(&u, "/a/b"), Some("/sys/fs/cgroup/unified/a/b".into()));
+        assert_eq!(
+            locate(&u, "/a/b"),
+            Some("/sys/fs/cgroup/unified/a/b".into())
+        );
         assert_eq!(locate(&u, "/"), Some("/sys/fs/cgroup/unified".into()));
         // A root that is a prefix by name only does not hold the path.
         assert_eq!(mount_of(MI, "/pdk-10", true), None);
         // Outside a cgroup namespace's root.
         assert_eq!(locate(&u, "/../x"), None);
         let spaced = "1 0 0:1 / /sys/fs/my\\040cg rw - cgroup2 none rw\n";
-        assert_eq!(
-            mount_of(spaced, "/", false).unwrap().point,
-            "/sys/fs/my cg"
-        );
+        assert_eq!(mount_of(spaced, "/", false).unwrap().point, "/sys/fs/my cg");
         assert_eq!(mount_of("junk\n1 2 3\n", "/", false), None);
     }
 

@@ -132,9 +132,13 @@ impl Supervisor<'_> {
         let nest = self.launch.cgroup.as_ref().and_then(|c| c.nest.as_ref());
         // With --cgroup-nest the command starts in its own leaf: pidone
         // steps into it for the spawn and back into its own after.
-        nest.map(|n| cgroup::enter(&n.command));
+        if let Some(n) = nest {
+            cgroup::enter(&n.command);
+        }
         let spawned = spawn::spawn(self.launch, self.inherited);
-        nest.map(|n| cgroup::enter(&n.init));
+        if let Some(n) = nest {
+            cgroup::enter(&n.init);
+        }
         let pid = match spawned {
             Ok(pid) => pid,
             Err(f) => {

@@ -120,10 +120,18 @@ fn lines_with<'a>(log: &'a str, what: &str) -> Vec<&'a str> {
 #[test]
 fn v1_read_only_child_killed_command_survives() {
     let script = format!("{}; echo \"child: $?\"; echo survived", HOG);
-    let b = Bundle::new("v1ro", &meta(&["sh", "-c", &script], serde_json::json!({})), false);
+    let b = Bundle::new(
+        "v1ro",
+        &meta(&["sh", "-c", &script], serde_json::json!({})),
+        false,
+    );
     let o = b.run();
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("child: 137\nsurvived\n"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("child: 137\nsurvived\n"),
+        "{}",
+        stdout(&o)
+    );
     let log = b.read("var/log/pidone.log");
     let kills = lines_with(&log, "the OOM killer killed");
     assert_eq!(kills.len(), 1, "{}", log);
@@ -150,7 +158,10 @@ fn v1_read_only_child_killed_command_survives() {
 fn v1_command_killed_is_named_and_137() {
     let b = Bundle::new(
         "v1cmd",
-        &meta(&["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"], serde_json::json!({})),
+        &meta(
+            &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+            serde_json::json!({}),
+        ),
         true,
     );
     let o = b.run();
@@ -177,21 +188,30 @@ fn v1_command_killed_is_named_and_137() {
 /// not when the command ends.
 #[test]
 fn v1_oom_exit_ends_the_container() {
-    let script = format!(
-        "{}; echo \"child: $?\"; sleep 30; echo not-ended",
-        HOG
-    );
+    let script = format!("{}; echo \"child: $?\"; sleep 30; echo not-ended", HOG);
     let b = Bundle::new(
         "v1exit",
-        &meta(&["sh", "-c", &script], serde_json::json!({"pidone:oom_exit": true, "pidone:grace": 1})),
+        &meta(
+            &["sh", "-c", &script],
+            serde_json::json!({"pidone:oom_exit": true, "pidone:grace": 1}),
+        ),
         true,
     );
     let o = b.run();
     assert_eq!(o.status.code(), Some(137), "{}\n{}", stdout(&o), stderr(&o));
     assert!(!stdout(&o).contains("not-ended"), "{}", stdout(&o));
     let log = b.read("var/log/pidone.log");
-    assert_eq!(lines_with(&log, "the OOM killer killed a process").len(), 1, "{}", log);
-    assert!(log.contains("--oom-exit: ending the container with status 137"), "{}", log);
+    assert_eq!(
+        lines_with(&log, "the OOM killer killed a process").len(),
+        1,
+        "{}",
+        log
+    );
+    assert!(
+        log.contains("--oom-exit: ending the container with status 137"),
+        "{}",
+        log
+    );
     let s = b.status();
     assert_eq!(s["exit_code"], 137, "{}", s);
     assert_eq!(s["oom_kills"], 1, "{}", s);

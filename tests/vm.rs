@@ -891,7 +891,13 @@ sh -c 'echo $$ > /sys/fs/cgroup/ro/cgroup.procs && exec unshare -m sh -c "mount 
         b.assert_line(&format!("{}: reported while running", n));
         b.assert_line(&format!("{}: exit 0", n));
         let s = b.status_of(n);
-        assert_eq!((s["oom_kills"].as_u64(), s["oom_killed"].as_bool()), (Some(1), Some(false)), "{}: {}", n, s);
+        assert_eq!(
+            (s["oom_kills"].as_u64(), s["oom_killed"].as_bool()),
+            (Some(1), Some(false)),
+            "{}: {}",
+            n,
+            s
+        );
         let kills = b.lines_of(&format!("{}: log ", n));
         let kills: Vec<_> = kills
             .iter()
@@ -907,16 +913,33 @@ sh -c 'echo $$ > /sys/fs/cgroup/ro/cgroup.procs && exec unshare -m sh -c "mount 
     b.assert_line("ro: read-only");
     let ro_log = b.lines_of("ro: log ");
     assert!(
-        ro_log.iter().all(|l| !l.contains(" ERROR ") && (!l.contains(" WARN ") || l.contains("OOM killer"))),
+        ro_log
+            .iter()
+            .all(|l| !l.contains(" ERROR ") && (!l.contains(" WARN ") || l.contains("OOM killer"))),
         "{:?}",
         ro_log
     );
-    assert!(ro_log.iter().any(|l| l.contains("memory.events (inotify)")), "{:?}", ro_log);
+    assert!(
+        ro_log.iter().any(|l| l.contains("memory.events (inotify)")),
+        "{:?}",
+        ro_log
+    );
     b.assert_line("cmd: exit 137");
     let s = b.status_of("cmd");
-    assert_eq!((s["exit_code"].as_u64(), s["oom_kills"].as_u64(), s["oom_killed"].as_bool()), (Some(137), Some(1), Some(true)), "{}", s);
+    assert_eq!(
+        (
+            s["exit_code"].as_u64(),
+            s["oom_kills"].as_u64(),
+            s["oom_killed"].as_bool()
+        ),
+        (Some(137), Some(1), Some(true)),
+        "{}",
+        s
+    );
     assert!(
-        b.lines_of("cmd: log ").iter().any(|l| l.contains("WARN the OOM killer killed the command, pid ") && l.ends_with(" (dd) (memory.max 32 MiB)")),
+        b.lines_of("cmd: log ").iter().any(|l| l
+            .contains("WARN the OOM killer killed the command, pid ")
+            && l.ends_with(" (dd) (memory.max 32 MiB)")),
         "{}",
         b.console
     );
@@ -955,18 +978,28 @@ then echo "$0: sub enables $(cat /sys/fs/cgroup/$0/sub/cgroup.subtree_control)";
     let metas = [
         cg_meta(
             "kill",
-            &["sh", "-c", "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done"],
+            &[
+                "sh",
+                "-c",
+                "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done",
+            ],
             serde_json::json!({}),
         ),
         cg_meta("flat", &["sh", "-c", sub, "flat"], serde_json::json!({})),
-        cg_meta("nest", &["sh", "-c", sub, "nest"], serde_json::json!({"pidone:cgroup_nest": true})),
+        cg_meta(
+            "nest",
+            &["sh", "-c", sub, "nest"],
+            serde_json::json!({"pidone:cgroup_nest": true}),
+        ),
     ];
     let b = cg_boot("vm-cg-end", script, &metas);
     b.assert_line("kill: escaped 0::/kill, parent 1");
     b.assert_line("kill: escaped gone");
     b.assert_line("kill: exit 0");
     assert!(
-        b.lines_of("kill: log ").iter().any(|l| l.contains("cgroup.kill: 1 cgroup(s) killed")),
+        b.lines_of("kill: log ")
+            .iter()
+            .any(|l| l.contains("cgroup.kill: 1 cgroup(s) killed")),
         "{}",
         b.console
     );

@@ -279,6 +279,15 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_options() {
+        let p = run("pidone.oom_exit=1 pidone.cgroup_nest=yes -- true");
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = run("pidone.oom_exit=0 -- true");
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(parse("pidone.oom_exit=maybe -- true").is_err());
+    }
+
+    #[test]
     fn options() {
         let p = run("pidone.verbose=2 pidone.grace=0.5 pidone.poweroff=reboot pidone.modules=virtio_pci,virtio_net \
              pidone.hostname=vm1 pidone.env=A=1 pidone.env=B=x=y pidone.root=/dev/vda pidone.rootflags=ro \

@@ -374,6 +374,17 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_options_and_their_environment() {
+        let p = plan(&["--oom-exit", "--cgroup-nest", "cmd"]);
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = plan_env(&["cmd"], &[("PIDONE_OOM_EXIT", "1"), ("PIDONE_CGROUP_NEST", "0")]);
+        assert!(p.oom_exit && !p.cgroup_nest);
+        let p = plan(&["cmd"]);
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(err(&["--oom-exit=1", "cmd"]).contains("--oom-exit takes no value"));
+    }
+
+    #[test]
     fn stops_at_first_non_option_without_reordering() {
         let p = plan(&["-s", "ls", "-l", "--", "-v"]);
         assert_eq!(p.command, os(&["ls", "-l", "--", "-v"]));

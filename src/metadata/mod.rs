@@ -597,6 +597,15 @@ mod tests {
     }
 
     #[test]
+    fn cgroup_keys_in_both_forms() {
+        let p = ok(r#"{"Cmd": ["x"], "pidone:oom_exit": true, "pidone:cgroup_nest": "true"}"#);
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = ok(r#"{"docker:cmd": "[\"x\"]", "pidone:oom_exit": "false"}"#);
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(err(r#"{"Cmd": ["x"], "pidone:oom_exit": 3}"#).contains("pidone:oom_exit"));
+    }
+
+    #[test]
     fn smartos_readme_example_string_encoded() {
         let p = ok(r#"{"docker:entrypoint": "[\"/bin/sleep\"]", "docker:cmd": "[\"3600\"]"}"#);
         assert_eq!(cmd(&p), ["/bin/sleep", "3600"]);

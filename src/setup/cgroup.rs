@@ -5,7 +5,7 @@
 //! by `crate::cgroup`; this stage only reads and writes.
 
 use std::ffi::CStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cgroup::{self, Cgroup, Memory, Nest};
 use crate::error::{Error, Result, Stage};
@@ -144,7 +144,7 @@ fn nest(dir: &Path) -> Result<Nest> {
     Ok(Nest { init, command })
 }
 
-fn mkdir(p: &PathBuf) -> Result<()> {
+fn mkdir(p: &Path) -> Result<()> {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::new(Stage::Cgroup, "a NUL byte in the cgroup path"))?;
     // SAFETY: a valid C string.
