@@ -17,7 +17,7 @@ all: build
 
 # Static musl build of std itself with panics as plain aborts: pidone never
 # panics by design, and this drops std's backtrace symboliser (gimli,
-# addr2line, miniz; figures in README's design notes). -Zbuild-std on the stable
+# addr2line, miniz; figures in docs/design.md). -Zbuild-std on the stable
 # toolchain needs RUSTC_BOOTSTRAP=1, as the Linux kernel's Rust build does.
 # Fallbacks: the plain musl build (larger), then glibc +crt-static. The
 # result must have no dynamic section.

@@ -7,7 +7,7 @@
 //! interface has no address, and a UDP socket would depend on reverse-path
 //! filtering and on the server broadcasting its answers. There is no
 //! renewal: the address is added as permanent (pidone has no timer thread),
-//! so leases are best long or infinite; this is said in the README.
+//! so leases are best long or infinite; this is said in docs/network.md.
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

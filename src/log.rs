@@ -175,7 +175,7 @@ pub fn init(plan: &LogPlan) {
 /// The local syslog socket, spoken to directly: one datagram per record in
 /// the form the C library's `syslog()` sends (`<PRI>Mmm dd hh:mm:ss
 /// pidone[PID]: message`). Hand-written rather than the `syslog` crate,
-/// for size (README, "Size and the standard library").
+/// for size (docs/design.md, "Size and the standard library").
 enum Syslog {
     Datagram(UnixDatagram),
     /// Some syslog daemons listen on a stream socket; records end in '\n'.

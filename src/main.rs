@@ -3,7 +3,7 @@
 //! The boot script: read the inputs (boot), parse them into a plan (cli/,
 //! metadata/), apply it (setup/), run and supervise the command
 //! (supervise), and for a machine end it (power). Data flows one way; the
-//! module map is in README's design notes.
+//! module map is in docs/design.md.
 //!
 //! `no_main`: Rust's own start-up sets SIGPIPE to SIG_IGN, which the
 //! command would then inherit; pidone must hand on exactly the signal

@@ -3,7 +3,7 @@
 //!
 //! Written by hand rather than with a crate because it costs a few KB where
 //! the netlink crates cost 176 KB to 800 KB of a 512 KiB budget (figures in
-//! the README's design notes). Every request asks for an ACK; the kernel's
+//! docs/design.md). Every request asks for an ACK; the kernel's
 //! answer is an errno plus, with extended ACKs, a message of its own.
 //!
 //! Building and decoding are plain functions over byte buffers, so they are

@@ -385,6 +385,7 @@ fn ok(o: &Output, what: &str) -> String {
 /// daemon's config file, and IMAGE for `alpine`.
 fn localize(recipe: &str, image: &str) -> String {
     recipe
+        .replace("/usr/bin/pidone", &pidone().display().to_string())
         .replace("/usr/local/bin/pidone", &pidone().display().to_string())
         .replace(
             "/etc/docker/daemon.json",

@@ -1320,6 +1320,7 @@ fn runc_console_flag_gives_the_command_a_controlling_terminal() {
 /// as the test's root file system, the containers.conf file the test uses.
 fn localize(recipe: &str, rootfs: &Rootfs, conf: &std::path::Path) -> String {
     recipe
+        .replace("/usr/bin/pidone", &pidone().display().to_string())
         .replace("/usr/local/bin/pidone", &pidone().display().to_string())
         .replace(
             " alpine ",
@@ -1419,6 +1420,7 @@ fn readme_runc_recipe_runs_as_written() {
     std::fs::rename(&rootfs.scratch.0, cwd.path("bundle")).expect("move the bundle");
     let id = tag("demo");
     let recipe = readme_recipe("runc")
+        .replace("/usr/bin/pidone", &pidone().display().to_string())
         .replace("/usr/local/bin/pidone", &pidone().display().to_string())
         .replace("pidone-demo", &id);
     let mut c = Command::new("sh");

@@ -393,16 +393,23 @@ pub fn read_pty(
     (status, String::from_utf8_lossy(&out).replace("\r\n", "\n"))
 }
 
-/// The README recipe named NAME: the fenced block after
-/// `<!-- recipe: NAME -->`.
+/// The recipe named NAME: the fenced block after `<!-- recipe: NAME -->`
+/// in README.md or, for the reference's recipes, one of docs/*.md.
 pub fn readme_recipe(name: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    docs.retain(|p| p.extension().is_some_and(|e| e == "md"));
+    docs.sort();
+    files.extend(docs);
     let marker = format!("<!-- recipe: {} -->", name);
-    let after = readme
-        .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no {}", marker))
-        .1;
+    let after = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|text| text.split_once(&marker).map(|(_, after)| after.to_string()))
+        .unwrap_or_else(|| panic!("neither README.md nor docs/*.md has {}", marker));
     let block = after.split_once("```").expect("a code block").1;
     let body = block.split_once('\n').expect("fence line").1;
     body.split_once("```").expect("closing fence").0.to_string()
