@@ -122,34 +122,38 @@ fn unescape(s: &str) -> String {
 /// false, else a v1 `cgroup` mount with the memory controller. The last
 /// one whose root holds `path` wins (a later mount hides an earlier one).
 pub fn mount_of(mountinfo: &str, path: &str, memory: bool) -> Option<Mount> {
+    // No allocation per line: this runs at every start.
     let mut found = None;
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let (Some(root), Some(point), Some(opts)) = (l.get(3), l.get(4), l.get(5)) else {
+        let mut l = left.split(' ').skip(3);
+        let (Some(root), Some(point), Some(opts)) = (l.next(), l.next(), l.next()) else {
             continue;
         };
-        let (Some(fstype), Some(sopts)) = (r.first(), r.get(2)) else {
+        let mut r = right.split(' ');
+        let (Some(fstype), Some(sopts)) = (r.next(), r.nth(1)) else {
             continue;
         };
         let wanted = if memory {
-            *fstype == "cgroup" && sopts.split(',').any(|o| o == "memory")
+            fstype == "cgroup" && sopts.split(',').any(|o| o == "memory")
         } else {
-            *fstype == "cgroup2"
+            fstype == "cgroup2"
         };
-        let root = unescape(root);
-        if wanted && under(path, &root).is_some() {
-            found = Some(Mount {
-                root,
-                point: unescape(point),
-                read_only: opts.split(',').any(|o| o == "ro"),
-            });
+        // (A root with an escape is compared once unescaped, below.)
+        if wanted && (root.contains('\\') || under(path, root).is_some()) {
+            found = Some((root, point, opts));
         }
     }
-    found
+    let (root, point, opts) = found?;
+    let root = unescape(root);
+    under(path, &root)?;
+    Some(Mount {
+        root,
+        point: unescape(point),
+        read_only: opts.split(',').any(|o| o == "ro"),
+    })
 }
 
 /// `path` relative to `root` ("" for the root itself), when it is inside.

@@ -24,6 +24,8 @@ const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 /// A run that lasted longer than this resets the restart delay.
 const STABLE_RUN: Duration = Duration::from_secs(10);
+/// How long after the first spawn the container's cgroup is looked for.
+const DISCOVER_AFTER: Duration = Duration::from_millis(1);
 /// How long pidone waits for SIGKILLed processes to be reaped.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
@@ -50,6 +52,10 @@ struct Supervisor<'a> {
     run_oom: status::Oom,
     /// `--oom-exit` and a kill was seen: the run ends with 137.
     oom_exit_due: bool,
+    /// The container's cgroup, once found (see `discover`).
+    cgroup: Option<cgroup::Cgroup>,
+    /// When to look for it: a moment after the first spawn.
+    discover_at: Option<Instant>,
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
@@ -68,8 +74,13 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         oom: None,
         run_oom: status::Oom::default(),
         oom_exit_due: false,
+        cgroup: None,
+        discover_at: None,
     };
-    s.watch_oom();
+    if launch.cgroup.is_some() || plan.pause {
+        // --cgroup-nest found it before the spawn; -P has no start to spare.
+        s.discover();
+    }
     let code = if plan.pause {
         s.pause()
     } else {
@@ -151,13 +162,16 @@ impl Supervisor<'_> {
         };
         self.child = Some(pid);
         self.last_child = Some(pid);
+        if self.cgroup.is_none() && self.discover_at.is_none() {
+            self.discover_at = Some(Instant::now() + DISCOVER_AFTER);
+        }
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
         log::info!("started pid {}", pid);
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let timeout = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+            let timeout = self.cgroup_timeout();
             let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(info) => Some(info),
                 Wake::Ready(fd) => {
@@ -165,6 +179,7 @@ impl Supervisor<'_> {
                     None
                 }
                 Wake::Timeout => {
+                    self.discover_when_due();
                     self.oom_tick(false);
                     None
                 }
@@ -190,7 +205,7 @@ impl Supervisor<'_> {
     /// `-P`: nothing to run; reap until told to stop.
     fn pause(&mut self) -> i32 {
         loop {
-            let timeout = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+            let timeout = self.cgroup_timeout();
             match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
@@ -217,16 +232,43 @@ impl Supervisor<'_> {
         self.watched.retain(|&w| w != fd);
     }
 
-    /// Start watching the container's OOM-kill count (cgroup.rs), when the
-    /// cgroup stage found one.
-    fn watch_oom(&mut self) {
-        let Some(mem) = self.launch.cgroup.as_ref().and_then(|c| c.memory.as_ref()) else {
-            return;
+    /// Find the container's cgroup (setup/cgroup.rs) and watch its OOM
+    /// count. Once the command runs rather than before: reading
+    /// /proc/self/cgroup and mountinfo costs 50-150 us on a busy VM, which
+    /// would delay every start; a command that ends within DISCOVER_AFTER
+    /// never pays it (its own OOM kill is still its 137).
+    fn discover(&mut self) {
+        self.discover_at = None;
+        self.cgroup = match &self.launch.cgroup {
+            Some(c) => Some(c.clone()),
+            None => crate::setup::cgroup::find(),
         };
-        if let Some(w) = cgroup::Watch::start(mem) {
+        let mem = self.cgroup.as_ref().and_then(|c| c.memory.as_ref());
+        if let Some(w) = mem.and_then(cgroup::Watch::start) {
             log::info!("cgroup: watching OOM kills in {}", w.describe());
             self.watched.extend(w.fd());
             self.oom = Some(w);
+        }
+        // The pages this brought back in go again (see resident.rs).
+        resident::release_read_only();
+    }
+
+    fn discover_when_due(&mut self) {
+        if self.discover_at.is_some_and(|t| t <= Instant::now()) {
+            self.discover();
+        }
+    }
+
+    /// How long the one wait may sleep: until the discovery is due or the
+    /// OOM watch wants to look again; else forever.
+    fn cgroup_timeout(&self) -> Option<Duration> {
+        let oom = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+        let find = self
+            .discover_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        match (oom, find) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -290,15 +332,15 @@ impl Supervisor<'_> {
         if (self.plan.end == End::DumbInit && !self.pid1) || self.plan.grace.is_zero() {
             return;
         }
-        let Some(cg) = self.launch.cgroup.as_ref().filter(|c| c.own) else {
+        let Some(cg) = self.cgroup.take().filter(|c| c.own) else {
             return;
         };
-        let n = cgroup::kill_all(cg);
+        let n = cgroup::kill_all(&cg);
         if n > 0 {
             log::info!("cgroup.kill: {} cgroup(s) killed", n);
             self.wait_for_rest(KILL_WAIT, &[]);
         }
-        cgroup::tidy(cg);
+        cgroup::tidy(&cg);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.

@@ -3,6 +3,10 @@
 //! `--cgroup-nest`, move pidone into a leaf of its own and enable the
 //! available controllers for the command's cgroups. The texts are parsed
 //! by `crate::cgroup`; this stage only reads and writes.
+//!
+//! Without `--cgroup-nest` nothing happens here before the command: the
+//! supervisor calls `find` a moment after the spawn (see
+//! `supervise::discover`), off the start-up path.
 
 use std::ffi::CStr;
 use std::path::Path;
@@ -29,17 +33,13 @@ fn exists(p: &Path, mode: i32) -> bool {
     unsafe { libc::access(c.as_ptr(), mode) == 0 }
 }
 
-/// Find the container's cgroup; with `--cgroup-nest`, nest. None (and
-/// one info line) when there is no cgroup file system to use.
+/// `--cgroup-nest`: find the container's cgroup and nest. Nothing (None)
+/// without it.
 pub fn apply(plan: &Plan) -> Result<Option<Cgroup>> {
-    let found = find();
-    if found.is_none() {
-        log::info!("no cgroup file system found: OOM reporting and cgroup.kill are off");
-    }
     if !plan.cgroup_nest {
-        return Ok(found);
+        return Ok(None);
     }
-    let mut cg = found.unwrap_or_default();
+    let mut cg = find().unwrap_or_default();
     let dir = cg
         .unified
         .clone()
@@ -54,11 +54,36 @@ pub fn apply(plan: &Plan) -> Result<Option<Cgroup>> {
     Ok(Some(cg))
 }
 
-fn find() -> Option<Cgroup> {
+/// The container's cgroup; None (and one info line) when there is no
+/// cgroup file system to use.
+pub fn find() -> Option<Cgroup> {
+    let found = look();
+    if found.is_none() {
+        log::info!("no cgroup file system found: OOM reporting and cgroup.kill are off");
+    }
+    found
+}
+
+/// Whether every process in cgroup `dir` is pidone or one of its
+/// descendants: the cgroup is the container's own, not one pidone shares
+/// with a shell or a session.
+fn only_ours(dir: &Path) -> bool {
+    let me = std::process::id() as i32;
+    let procs = cgroup::procs(dir);
+    if procs == [me] {
+        return true;
+    }
+    let ours = crate::procfs::descendants(me, &crate::procfs::table());
+    procs
+        .iter()
+        .all(|&p| p == me || ours.iter().any(|d| d.pid == p))
+}
+
+fn look() -> Option<Cgroup> {
     let mut buf = [0u8; 4096];
     let n = read_proc(c"/proc/self/cgroup", &mut buf)?;
-    let text = String::from_utf8_lossy(buf.get(..n)?).into_owned();
-    let member = cgroup::membership(&text);
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    let member = cgroup::membership(text);
     if member.unified.is_none() && member.memory.is_none() {
         return None;
     }
@@ -69,10 +94,10 @@ fn find() -> Option<Cgroup> {
     } else {
         mi.truncate(n);
     }
-    let mi = String::from_utf8_lossy(&mi);
+    let mi = std::str::from_utf8(&mi).ok()?;
     let mut cg = Cgroup::default();
     if let Some(path) = &member.unified {
-        if let Some(m) = cgroup::mount_of(&mi, path, false) {
+        if let Some(m) = cgroup::mount_of(mi, path, false) {
             let dir = cgroup::locate(&m, path);
             if let Some(d) = dir.as_deref() {
                 if exists(&d.join("memory.events"), libc::F_OK) {
@@ -82,13 +107,13 @@ fn find() -> Option<Cgroup> {
                 // cannot be written; a shared one is not the container's.
                 cg.own = !m.read_only
                     && exists(&d.join("cgroup.kill"), libc::W_OK)
-                    && cgroup::procs(d) == [std::process::id() as i32];
+                    && only_ours(d);
             }
             cg.unified = dir;
         }
     }
     if let (None, Some(path)) = (&cg.memory, &member.memory) {
-        let dir = cgroup::mount_of(&mi, path, true).and_then(|m| cgroup::locate(&m, path));
+        let dir = cgroup::mount_of(mi, path, true).and_then(|m| cgroup::locate(&m, path));
         cg.memory = dir
             .filter(|d| exists(&d.join("memory.oom_control"), libc::F_OK))
             .map(Memory::V1);
