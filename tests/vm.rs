@@ -840,7 +840,9 @@ fn cg_boot(name: &str, script: &str, metas: &[(String, String)]) -> Boot {
     let mut files: Vec<(&str, &str)> = vec![("t/cg.sh", &full)];
     files.extend(metas.iter().map(|(n, t)| (n.as_str(), t.as_str())));
     let initrd = initramfs(&scratch.0, &files);
-    boot(&initrd, "-- /bin/sh /t/cg.sh", false)
+    // loglevel=1: the kernel's OOM reports (KERN_ERR) would cut into the
+    // script's lines on the console; the power-off line is KERN_EMERG.
+    boot(&initrd, "loglevel=1 -- /bin/sh /t/cg.sh", false)
 }
 
 impl Boot {
@@ -958,7 +960,8 @@ fn cgroup_v2_kill_and_nesting() {
 mk kill
 sh -c 'echo $$ > /sys/fs/cgroup/kill/cgroup.procs && exec /init --metadata /t/kill.json' &
 inner=$!
-while [ ! -e /tmp/ready ]; do sleep 0.1; done
+# Once pidone has looked at its cgroup (and found it its own).
+while ! grep -q 'watching OOM kills' /tmp/kill.log 2>/dev/null; do sleep 0.1; done
 sh -c 'echo $$ > /sys/fs/cgroup/kill/cgroup.procs; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/escaped'
 esc=$(cat /tmp/escaped)
 echo "kill: escaped $(cat /proc/$esc/cgroup), parent $(cut -d' ' -f4 /proc/$esc/stat)"
