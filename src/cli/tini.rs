@@ -377,7 +377,10 @@ mod tests {
     fn cgroup_options_and_their_environment() {
         let p = plan(&["--oom-exit", "--cgroup-nest", "cmd"]);
         assert!(p.oom_exit && p.cgroup_nest);
-        let p = plan_env(&["cmd"], &[("PIDONE_OOM_EXIT", "1"), ("PIDONE_CGROUP_NEST", "0")]);
+        let p = plan_env(
+            &["cmd"],
+            &[("PIDONE_OOM_EXIT", "1"), ("PIDONE_CGROUP_NEST", "0")],
+        );
         assert!(p.oom_exit && !p.cgroup_nest);
         let p = plan(&["cmd"]);
         assert!(!p.oom_exit && !p.cgroup_nest);

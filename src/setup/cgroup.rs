@@ -105,9 +105,7 @@ fn look() -> Option<Cgroup> {
                 }
                 // The root cgroup has no cgroup.kill; a read-only one
                 // cannot be written; a shared one is not the container's.
-                cg.own = !m.read_only
-                    && exists(&d.join("cgroup.kill"), libc::W_OK)
-                    && only_ours(d);
+                cg.own = !m.read_only && exists(&d.join("cgroup.kill"), libc::W_OK) && only_ours(d);
             }
             cg.unified = dir;
         }
