@@ -8,12 +8,13 @@
 //! supervisor's one wait.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::files;
+use crate::sys::cgroupfs;
+use crate::sys::files;
 
 // ---- what discovery found --------------------------------------------------
 
@@ -317,8 +318,8 @@ impl Watch {
         };
         let last = read_counts(&file)?;
         let fd = match mem {
-            Memory::V2(_) => inotify(&file),
-            Memory::V1(d) => eventfd(&file, d),
+            Memory::V2(_) => cgroupfs::watch_changes(&file),
+            Memory::V1(d) => cgroupfs::oom_eventfd(&file, &d.join("cgroup.event_control")),
         };
         let how = match (mem, &fd) {
             (_, None) => How::Reaps,
@@ -450,44 +451,6 @@ impl Watch {
     }
 }
 
-fn inotify(file: &Path) -> Option<OwnedFd> {
-    let c = cpath(file)?;
-    // SAFETY: plain syscalls; the descriptor is owned at once.
-    unsafe {
-        let fd = libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK);
-        if fd < 0 {
-            return None;
-        }
-        let fd = OwnedFd::from_raw_fd(fd);
-        (libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) >= 0).then_some(fd)
-    }
-}
-
-/// v1: an eventfd the kernel signals on each OOM of the cgroup, registered
-/// through `cgroup.event_control` (a write: None when refused).
-fn eventfd(oom_control: &Path, dir: &Path) -> Option<OwnedFd> {
-    let c = cpath(oom_control)?;
-    // SAFETY: plain syscalls; both descriptors are owned at once.
-    let (efd, ofd) = unsafe {
-        let e = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
-        if e < 0 {
-            return None;
-        }
-        let efd = OwnedFd::from_raw_fd(e);
-        let o = libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        );
-        if o < 0 {
-            return None;
-        }
-        (efd, OwnedFd::from_raw_fd(o))
-    };
-    let line = format!("{} {}", efd.as_raw_fd(), ofd.as_raw_fd());
-    write(&dir.join("cgroup.event_control"), &line).ok()?;
-    Some(efd)
-}
-
 /// Read whatever is pending (inotify events, the eventfd's counter).
 fn drain(fd: RawFd) {
     let mut buf = [0u8; 1024];
@@ -607,10 +570,10 @@ mod tests {
     }
 
     const MI: &str = "\
-31 23 0:28 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs rw,mode=755
-35 31 0:32 /pdk-1 /sys/fs/cgroup/memory ro,relatime - cgroup cgroup rw,memory
-36 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+31 23 0:28 / /cg ro,nosuid - tmpfs tmpfs rw,mode=755
+35 31 0:32 /pdk-1 /cg/memory ro,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /cg/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+41 31 0:38 / /cg/unified rw,relatime - cgroup2 cgroup2 rw
 ";
 
     #[test]
@@ -620,25 +583,22 @@ mod tests {
             m,
             Mount {
                 root: "/pdk-1".into(),
-                point: "/sys/fs/cgroup/memory".into(),
+                point: "/cg/memory".into(),
                 read_only: true
             }
         );
-        assert_eq!(locate(&m, "/pdk-1"), Some("/sys/fs/cgroup/memory".into()));
+        assert_eq!(locate(&m, "/pdk-1"), Some("/cg/memory".into()));
         assert_eq!(mount_of(MI, "/other", true), None);
         let u = mount_of(MI, "/a/b", false).unwrap();
         assert!(!u.read_only);
-        assert_eq!(
-            locate(&u, "/a/b"),
-            Some("/sys/fs/cgroup/unified/a/b".into())
-        );
-        assert_eq!(locate(&u, "/"), Some("/sys/fs/cgroup/unified".into()));
+        assert_eq!(locate(&u, "/a/b"), Some("/cg/unified/a/b".into()));
+        assert_eq!(locate(&u, "/"), Some("/cg/unified".into()));
         // A root that is a prefix by name only does not hold the path.
         assert_eq!(mount_of(MI, "/pdk-10", true), None);
         // Outside a cgroup namespace's root.
         assert_eq!(locate(&u, "/../x"), None);
-        let spaced = "1 0 0:1 / /sys/fs/my\\040cg rw - cgroup2 none rw\n";
-        assert_eq!(mount_of(spaced, "/", false).unwrap().point, "/sys/fs/my cg");
+        let spaced = "1 0 0:1 / /mnt/my\\040cg rw - cgroup2 none rw\n";
+        assert_eq!(mount_of(spaced, "/", false).unwrap().point, "/mnt/my cg");
         assert_eq!(mount_of("junk\n1 2 3\n", "/", false), None);
     }
 

@@ -10,7 +10,6 @@
 //! so leases are best long or infinite; this is said in docs/network.md.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 const BOOTREQUEST: u8 = 1;
@@ -299,116 +298,6 @@ pub fn unframe(p: &[u8]) -> Option<&[u8]> {
     udp.get(8..len)
 }
 
-struct Packet {
-    fd: OwnedFd,
-    index: i32,
-}
-
-impl Packet {
-    fn open(index: u32) -> std::io::Result<Packet> {
-        let proto = (libc::ETH_P_IP as u16).to_be();
-        // SAFETY: plain socket(2).
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                i32::from(proto),
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let p = Packet {
-            fd,
-            index: index as i32,
-        };
-        let addr = p.addr(proto);
-        // SAFETY: binding to a valid sockaddr_ll.
-        let r = unsafe {
-            libc::bind(
-                p.fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(p)
-    }
-
-    fn addr(&self, proto: u16) -> libc::sockaddr_ll {
-        // SAFETY: sockaddr_ll is plain data; zero is a valid start.
-        let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        a.sll_family = libc::AF_PACKET as u16;
-        a.sll_protocol = proto;
-        a.sll_ifindex = self.index;
-        a.sll_halen = 6;
-        a.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-        a
-    }
-
-    fn send(&self, payload: &[u8]) -> std::io::Result<()> {
-        let p = frame(payload);
-        let to = self.addr((libc::ETH_P_IP as u16).to_be());
-        // SAFETY: valid buffer and address.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                p.as_ptr().cast(),
-                p.len(),
-                0,
-                (&to as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Wait until `until` for one packet; None on time-out.
-    fn recv(&self, until: Instant, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            0 => return Ok(None),
-            r if r < 0 => {
-                let e = std::io::Error::last_os_error();
-                return if e.kind() == std::io::ErrorKind::Interrupted {
-                    Ok(Some(0))
-                } else {
-                    Err(e)
-                };
-            }
-            _ => {}
-        }
-        // SAFETY: reading into our buffer; non-blocking so a vanished
-        // packet cannot hang us.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        Ok(Some(n.max(0) as usize))
-    }
-}
-
 fn transaction_id() -> u32 {
     let mut b = [0u8; 4];
     // SAFETY: getrandom into a 4-byte buffer.
@@ -426,7 +315,8 @@ fn transaction_id() -> u32 {
 /// Get a lease on the link `index` (already up) with hardware address
 /// `mac`, within `timeout`. The error says what was (not) heard.
 pub fn acquire(index: u32, mac: &[u8; 6], timeout: Duration) -> Result<Lease, String> {
-    let sock = Packet::open(index).map_err(|e| format!("cannot open a packet socket: {}", e))?;
+    let sock = crate::sys::packet::Packet::open(index)
+        .map_err(|e| format!("cannot open a packet socket: {}", e))?;
     let deadline = Instant::now() + timeout;
     let xid = transaction_id();
     let mut buf = vec![0u8; 2048];
@@ -440,7 +330,8 @@ pub fn acquire(index: u32, mac: &[u8; 6], timeout: Duration) -> Result<Lease, St
             None => build(DISCOVER, xid, mac, None),
             Some(l) => build(REQUEST, xid, mac, Some((l.addr, l.server))),
         };
-        sock.send(&msg).map_err(|e| format!("cannot send: {}", e))?;
+        sock.send(&frame(&msg))
+            .map_err(|e| format!("cannot send: {}", e))?;
         let round = (Instant::now() + wait).min(deadline);
         wait = (wait * 2).min(Duration::from_secs(4));
         loop {

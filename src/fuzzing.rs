@@ -49,10 +49,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
             }
         }
         "netlink_reply" => {
-            for m in crate::netlink::messages(data) {
-                let _ = crate::netlink::decode_ack(&m);
-                let _ = crate::netlink::decode_link(&m);
-            }
+            crate::sys::net::decode_reply(data);
         }
         _ => return false,
     }

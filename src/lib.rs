@@ -19,26 +19,20 @@
 )]
 
 pub mod boot;
-pub mod caps;
 pub mod cgroup;
 pub mod cli;
 pub mod dhcp;
 pub mod error;
-pub mod files;
 pub mod launch;
 pub mod log;
 pub mod mdata;
 pub mod metadata;
-pub mod netlink;
 pub mod plan;
-pub mod power;
-pub mod procfs;
-pub mod resident;
 pub mod setup;
-pub mod signals;
 pub mod spawn;
 pub mod status;
 pub mod supervise;
+pub mod sys;
 pub mod values;
 
 pub mod fuzzing;

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::files;
 use crate::plan::LogPlan;
+use crate::sys::files;
 
 /// Rotate the log file when it is over this size at start.
 const ROTATE_AT: u64 = 1 << 20;
@@ -295,9 +295,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// kernel, not on a quiet console): milestones to measure pidone's share
 /// of the boot against the kernel's own "Run /init" line.
 pub fn mark(text: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = f.write_all(format!("<6>{}", text).as_bytes());
-    }
+    crate::sys::kernel_log(&format!("<6>{}", text));
 }
 
 #[cfg(test)]

@@ -25,26 +25,20 @@
 )]
 
 mod boot;
-mod caps;
 mod cgroup;
 mod cli;
 mod dhcp;
 mod error;
-mod files;
 mod launch;
 mod log;
 mod mdata;
 mod metadata;
-mod netlink;
 mod plan;
-mod power;
-mod procfs;
-mod resident;
 mod setup;
-mod signals;
 mod spawn;
 mod status;
 mod supervise;
+mod sys;
 mod values;
 
 use std::ffi::OsString;
@@ -58,8 +52,8 @@ use error::Error;
 #[no_mangle]
 pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
-    let inherited = signals::take_over();
-    if boot::machine_mode() {
+    let inherited = sys::signals::take_over();
+    if sys::boot::machine_mode(cli::kernel::machine_flag) {
         machine_main(&inherited);
     }
     boot::sanitize_stdio();
@@ -76,7 +70,7 @@ pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_cha
 /// A container's or a zone's init: the command line (and /.dockerenv or
 /// a metadata document) to a plan, then the plan run.
 #[cfg_attr(test, allow(dead_code))]
-fn run(args: &[OsString], env: &cli::Environ, inherited: &signals::Inherited) -> i32 {
+fn run(args: &[OsString], env: &cli::Environ, inherited: &sys::signals::Inherited) -> i32 {
     let dockerenv = boot::read_dockerenv(args);
     let plan = match cli::parse(args, env, &dockerenv) {
         Ok(Request::Print(text)) => {
@@ -152,7 +146,7 @@ fn from_metadata(
 #[inline(never)]
 fn launch(
     plan: &plan::Plan,
-    inherited: &signals::Inherited,
+    inherited: &sys::signals::Inherited,
     mut zone: Option<mdata::zone::Session>,
 ) -> i32 {
     for w in &plan.warnings {
@@ -189,10 +183,10 @@ fn launch(
 /// The machine flow: early mounts, the kernel command line, metadata, then
 /// the usual stages and supervision; always ends the machine, never
 /// returns (PID 1 exiting panics the kernel).
-fn machine_main(inherited: &signals::Inherited) -> ! {
+fn machine_main(inherited: &sys::signals::Inherited) -> ! {
     let mounts = setup::machine_start();
     boot::sanitize_stdio();
-    let cmdline = boot::read_cmdline();
+    let cmdline = sys::boot::read_cmdline();
     let parsed = match &mounts {
         Ok(_) => cli::kernel::parse(&cmdline),
         Err(e) => Err(e.clone()),
@@ -222,9 +216,9 @@ fn machine_main(inherited: &signals::Inherited) -> ! {
             .for_each(|w| ::log::warn!("stage=mounts: {}", w));
     }
     if let Some(e) = early {
-        power::end(fatal(&e), power);
+        sys::power::end(fatal(&e), power);
     }
-    power::end(launch(&plan, inherited, zone), power)
+    sys::power::end(launch(&plan, inherited, zone), power)
 }
 
 #[cfg_attr(test, allow(dead_code))]

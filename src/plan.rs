@@ -321,11 +321,40 @@ pub struct RootSwitch {
 /// into flags and the file system's own data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
-    pub flags: nix::mount::MsFlags,
+    pub flags: MountFlags,
     /// What the file system itself takes, comma-separated.
     pub data: String,
     /// As written, for messages.
     pub text: String,
+}
+
+/// The common mount flags as options name them, one bit each; the OS's
+/// part of the root stage turns them into its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MountFlags(pub u32);
+
+impl MountFlags {
+    pub const RDONLY: u32 = 1;
+    pub const NOSUID: u32 = 2;
+    pub const NODEV: u32 = 4;
+    pub const NOEXEC: u32 = 8;
+    pub const NOATIME: u32 = 16;
+    pub const RELATIME: u32 = 32;
+    pub const SYNCHRONOUS: u32 = 64;
+
+    pub fn set(&mut self, bit: u32, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+    }
+
+    // Read by the Linux root stage only (illumos has no machine mode).
+    #[allow(dead_code)]
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,10 @@
 //! Everything that can be prepared is prepared before the clone (argv,
 //! envp, the candidate paths), so the child only makes system calls.
 //!
-//! The child is started vfork-style: `clone(CLONE_VM | CLONE_VFORK)` on a
-//! stack of its own, as musl's and glibc's `posix_spawn` do. It shares pidone's memory, so no page tables are
-//! copied and no copy-on-write faults follow, and pidone is suspended until
-//! the child has exec'd or exited. That suspension is what makes the
-//! sharing safe (pidone has no threads and no signal handlers), and it
-//! replaces the report pipe: a child that cannot exec writes what failed
-//! into a slot pidone reads when it resumes.
+//! The child is started by `sys::process::spawn`: on Linux vfork-style
+//! (it shares pidone's memory, and pidone is suspended until it has
+//! exec'd or exited), on illumos by fork. Either way a child that cannot
+//! exec returns what failed, and pidone reads it when the child is gone.
 
 use std::ffi::CString;
 
@@ -17,7 +14,8 @@ use crate::error::{
     describe_errno as describe, errno, Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND,
 };
 use crate::launch::Launch;
-use crate::signals::{self, Inherited};
+use crate::sys::process;
+use crate::sys::signals::{self, Inherited};
 
 /// What the child reports when it could not exec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,78 +95,29 @@ pub struct SpawnFailure {
     pub error: Error,
 }
 
-/// Room for the child's stack until it execs: it only makes system calls
-/// (a few hundred bytes of frames), so this is a wide margin.
-const CHILD_STACK: usize = 32 * 1024;
-
-/// The child's stack. A static rather than a buffer in pidone's frame:
-/// Rust probes every page of a large frame, which made all 32 KiB
-/// resident; here only the page or two the child touches are. One child
-/// at a time uses it: pidone has no threads, and clone returns only once
-/// the previous child has exec'd or exited.
-#[repr(C, align(16))]
-struct Stack(std::cell::UnsafeCell<[u8; CHILD_STACK]>);
-
-// SAFETY: used by one vfork child at a time, as said above.
-unsafe impl Sync for Stack {}
-
-static STACK: Stack = Stack(std::cell::UnsafeCell::new([0; CHILD_STACK]));
-
-/// What the parent shares with its vfork-style child.
-struct Shared<'a> {
-    launch: &'a Launch,
-    prepared: Prepared,
-    inherited: &'a Inherited,
-    /// Set by the child when it could not exec.
-    failed: Option<(Step, i32)>,
-}
-
-extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: arg points at the parent's `Shared`, which stays alive and
-    // untouched while the parent is suspended by CLONE_VFORK.
-    let shared = unsafe { &mut *arg.cast::<Shared>() };
-    let (step, e) = child(shared.launch, &mut shared.prepared, shared.inherited);
-    shared.failed = Some((step, e));
-    let code = if step == Step::Exec && e == libc::ENOENT {
-        EXIT_NOT_FOUND
-    } else {
-        EXIT_CANNOT_EXEC
-    };
-    // SAFETY: leaving the child at once, without running anything of
-    // pidone's exit path.
-    unsafe { libc::_exit(code) }
-}
-
 /// Start the command. Returns its pid.
 pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
     if launch.new_session && launch.stdio.is_none() {
         release_tty();
     }
-    let mut shared = Shared {
-        launch,
-        prepared: prepare(launch),
-        inherited,
-        failed: None,
+    let mut prepared = prepare(launch);
+    // Runs in the child; returns only when it could not exec.
+    let mut run = || {
+        let (step, e) = child(launch, &mut prepared, inherited);
+        let code = if step == Step::Exec && e == libc::ENOENT {
+            EXIT_NOT_FOUND
+        } else {
+            EXIT_CANNOT_EXEC
+        };
+        ((step, e), code)
     };
-    // SAFETY: the child's stack grows down from the end of STACK, which
-    // nothing else uses meanwhile; `shared` outlives the child's use of it,
-    // since clone returns only after the child has exec'd or exited
-    // (CLONE_VFORK). SIGCHLD is the exit signal, as for fork.
-    let pid = unsafe {
-        let top = STACK.0.get().cast::<u8>().add(CHILD_STACK);
-        libc::clone(
-            child_entry,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (&mut shared as *mut Shared).cast(),
-        )
-    };
-    if pid < 0 {
-        return Err(SpawnFailure {
-            error: Error::new(Stage::Exec, format!("clone: {}", describe(errno()))),
-        });
-    }
-    let Some((step, e)) = shared.failed else {
+    let (pid, failed) = process::spawn(&mut run).map_err(|e| SpawnFailure {
+        error: Error::new(
+            Stage::Exec,
+            format!("{}: {}", process::SPAWN_CALL, describe(e)),
+        ),
+    })?;
+    let Some((step, e)) = failed else {
         return Ok(pid);
     };
     // The child has left: reap it here, so it is neither signalled by the
@@ -276,20 +225,18 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
             libc::tcsetpgrp(0, libc::getpid());
         }
         if let Some(caps) = &launch.drop_caps {
-            if let Err(e) = crate::caps::drop_bounding(caps) {
+            if let Err(e) = crate::sys::caps::drop_bounding(caps) {
                 return (Step::Caps, e);
             }
         }
         if let Some(c) = &launch.cred {
-            if libc::setgroups(p.groups.len(), p.groups.as_ptr()) != 0
-                || libc::setresgid(c.gid, c.gid, c.gid) != 0
-                || libc::setresuid(c.uid, c.uid, c.uid) != 0
-            {
-                return (Step::User, errno());
+            let e = process::set_ids(&p.groups, c.uid, c.gid);
+            if e != 0 {
+                return (Step::User, e);
             }
         }
         if let Some(caps) = &launch.drop_caps {
-            if let Err(e) = crate::caps::drop_sets(caps) {
+            if let Err(e) = crate::sys::caps::drop_sets(caps) {
                 return (Step::Caps, e);
             }
         }
@@ -298,13 +245,16 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
                 return (Step::Workdir, errno());
             }
         }
-        if launch.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return (Step::Caps, errno());
+        if launch.no_new_privs {
+            let e = process::no_new_privs();
+            if e != 0 {
+                return (Step::Caps, e);
+            }
         }
         if launch.close_fds {
             // Close-on-exec rather than close, so a failed exec can still
             // report on stderr through pidone.
-            close_fds_on_exec();
+            process::close_fds_on_exec();
         }
         // On this stack frame: it lives until the exec.
         let mut listen = [0u8; 32];
@@ -362,37 +312,6 @@ fn listen_pid_entry(buf: &mut [u8; 32], pid: i32) -> *const u8 {
         *o = 0;
     }
     buf.as_ptr()
-}
-
-/// Mark every descriptor >= 3 close-on-exec.
-fn close_fds_on_exec() {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r == 0 {
-        return;
-    }
-    // Older kernels (before 5.11): walk the descriptors one by one. This
-    // allocates in pidone's heap, which is consistent while pidone is
-    // suspended; the few bytes are lost when the exec succeeds.
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        let fds: Vec<i32> = dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|&fd| fd >= 3)
-            .collect();
-        for fd in fds {
-            // SAFETY: setting a flag on a descriptor.
-            unsafe {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::files;
 use crate::log::timestamp;
-use crate::signals;
+use crate::sys::files;
+use crate::sys::signals;
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

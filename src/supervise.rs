@@ -14,11 +14,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cgroup;
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
-use crate::procfs;
-use crate::resident;
-use crate::signals::{self, Inherited, Wake, ALL};
 use crate::spawn;
 use crate::status::{self, Exit};
+use crate::sys::signals::{self, Inherited, Wake, ALL};
+use crate::sys::{self, process, procfs, resident};
 
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
@@ -66,7 +65,7 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         launch,
         daemons,
         inherited,
-        pid1: std::process::id() == 1,
+        pid1: process::is_init(),
         child: None,
         last_child: None,
         stopping: false,
@@ -554,10 +553,7 @@ impl Supervisor<'_> {
     fn signal_rest(&self, sig: i32) -> Vec<i32> {
         let rest: Vec<i32> = self.rest().iter().map(|p| p.pid).collect();
         if self.pid1 {
-            // SAFETY: kill(-1) spares the caller.
-            unsafe {
-                libc::kill(-1, sig);
-            }
+            process::signal_all(sig);
             return rest;
         }
         for &pid in &rest {
@@ -588,7 +584,7 @@ impl Supervisor<'_> {
 
     /// The other processes, read from /proc now: as PID 1 every one in the
     /// namespace, else pidone's descendants.
-    fn rest(&self) -> Vec<procfs::Proc> {
+    fn rest(&self) -> Vec<sys::Proc> {
         if !procfs::is_own() {
             log::debug!("/proc is not this pid namespace's: no process list");
             return Vec::new();
@@ -598,7 +594,7 @@ impl Supervisor<'_> {
         if self.pid1 {
             return all.into_iter().filter(|p| p.pid != me).collect();
         }
-        procfs::descendants(me, &all)
+        sys::descendants(me, &all)
     }
 }
 

@@ -13,61 +13,18 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::{Error, Stage};
-use nix::mount::MsFlags;
+use crate::sys::signals::{NAMES, RTMAX, RTMIN};
 
-use crate::plan::{Cidr, EnvVar, Id, MountOptions, PowerAction, UserSpec};
+use crate::plan::{Cidr, EnvVar, Id, MountFlags, MountOptions, PowerAction, UserSpec};
 
 // ---- signals -------------------------------------------------------------
-
-const NAMES: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-/// Real-time signals as the kernel numbers them; libc's SIGRTMIN differs
-/// between C libraries, and pidone names them as users see them in
-/// `kill -l` (glibc: RTMIN = 34).
-pub const RTMIN: i32 = 34;
-pub const RTMAX: i32 = 64;
 
 /// Parse `TERM`, `SIGTERM`, `15`, `RTMIN+3`, `SIGRTMAX-1` (any case).
 /// `0` is accepted (it means "drop" in rewrites).
 pub fn signal(text: &str) -> Option<i32> {
     let t = text.trim();
     if let Ok(n) = t.parse::<i32>() {
-        return (0..=64).contains(&n).then_some(n);
+        return (0..=RTMAX).contains(&n).then_some(n);
     }
     let upper = t.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -91,17 +48,6 @@ fn offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
     };
     let n: i32 = digits.parse().ok()?;
     (0..=30).contains(&n).then_some(base + sign * n)
-}
-
-/// `SIGTERM`, `SIGRTMIN+2`, or the number.
-pub fn signal_name(sig: i32) -> String {
-    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
-        return format!("SIG{}", n);
-    }
-    if (RTMIN..=RTMAX).contains(&sig) {
-        return format!("SIGRTMIN+{}", sig - RTMIN);
-    }
-    sig.to_string()
 }
 
 // ---- durations -----------------------------------------------------------
@@ -396,19 +342,19 @@ pub const DNS_NAME_FORM: &str =
 
 /// Split `options` into mount flags and the file system's own data, as
 /// mount(8) does for the common flags.
-fn flags_and_data(options: &str) -> (MsFlags, String) {
-    let mut flags = MsFlags::empty();
+fn flags_and_data(options: &str) -> (MountFlags, String) {
+    let mut flags = MountFlags::default();
     let mut data = Vec::new();
     for o in options.split(',').filter(|o| !o.is_empty()) {
         match o {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" => flags &= !MsFlags::MS_RDONLY,
-            "nosuid" => flags |= MsFlags::MS_NOSUID,
-            "nodev" => flags |= MsFlags::MS_NODEV,
-            "noexec" => flags |= MsFlags::MS_NOEXEC,
-            "noatime" => flags |= MsFlags::MS_NOATIME,
-            "relatime" => flags |= MsFlags::MS_RELATIME,
-            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "ro" => flags.set(MountFlags::RDONLY, true),
+            "rw" => flags.set(MountFlags::RDONLY, false),
+            "nosuid" => flags.set(MountFlags::NOSUID, true),
+            "nodev" => flags.set(MountFlags::NODEV, true),
+            "noexec" => flags.set(MountFlags::NOEXEC, true),
+            "noatime" => flags.set(MountFlags::NOATIME, true),
+            "relatime" => flags.set(MountFlags::RELATIME, true),
+            "sync" => flags.set(MountFlags::SYNCHRONOUS, true),
             "defaults" => {}
             other => data.push(other),
         }
@@ -503,16 +449,16 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for s in 1..=64 {
-            assert_eq!(signal(&signal_name(s)), Some(s), "{}", s);
+            assert_eq!(signal(&crate::sys::signals::name(s)), Some(s), "{}", s);
         }
     }
 
     #[test]
     fn options_split() {
         let (f, d) = flags_and_data("ro,noatime,errors=remount-ro,data=ordered");
-        assert_eq!(f, MsFlags::MS_RDONLY | MsFlags::MS_NOATIME);
+        assert_eq!(f, MountFlags(MountFlags::RDONLY | MountFlags::NOATIME));
         assert_eq!(d, "errors=remount-ro,data=ordered");
-        assert_eq!(flags_and_data(""), (MsFlags::empty(), String::new()));
-        assert_eq!(flags_and_data("ro,rw").0, MsFlags::empty());
+        assert_eq!(flags_and_data(""), (MountFlags::default(), String::new()));
+        assert_eq!(flags_and_data("ro,rw").0, MountFlags::default());
     }
 }

@@ -21,7 +21,6 @@ pub const ZONE_SOCKETS: [&str; 3] = [
     // Older platforms.
     "/var/run/smartdc/metadata.sock",
 ];
-pub const DMI_PRODUCT: &str = "/sys/class/dmi/id/product_name";
 /// What a Triton HVM guest's DMI product name starts with.
 pub const TRITON_PRODUCT: &str = "SmartDC";
 

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use crate::cgroup::{self, Cgroup, Memory, Nest};
 use crate::error::{Error, Result, Stage};
-use crate::files;
 use crate::plan::Plan;
+use crate::sys::{self, cgroupfs, files};
 
 /// What discovery reads is small; a mount table larger than this (a host
 /// with thousands of mounts) is read again with the general reader.
@@ -73,7 +73,7 @@ fn only_ours(dir: &Path) -> bool {
     if procs == [me] {
         return true;
     }
-    let ours = crate::procfs::descendants(me, &crate::procfs::table());
+    let ours = sys::descendants(me, &sys::procfs::table());
     procs
         .iter()
         .all(|&p| p == me || ours.iter().any(|d| d.pid == p))
@@ -81,16 +81,20 @@ fn only_ours(dir: &Path) -> bool {
 
 fn look() -> Option<Cgroup> {
     let mut buf = [0u8; 4096];
-    let n = read_proc(c"/proc/self/cgroup", &mut buf)?;
+    let n = read_proc(cgroupfs::SELF_CGROUP, &mut buf)?;
     let text = std::str::from_utf8(buf.get(..n)?).ok()?;
     let member = cgroup::membership(text);
     if member.unified.is_none() && member.memory.is_none() {
         return None;
     }
     let mut mi = vec![0u8; MOUNTINFO_FAST];
-    let n = read_proc(c"/proc/self/mountinfo", &mut mi)?;
+    let n = read_proc(cgroupfs::SELF_MOUNTINFO, &mut mi)?;
     if n == MOUNTINFO_FAST {
-        mi = files::read_bounded(Path::new("/proc/self/mountinfo"), MOUNTINFO_MAX).ok()?;
+        mi = files::read_bounded(
+            Path::new(cgroupfs::SELF_MOUNTINFO.to_str().ok()?),
+            MOUNTINFO_MAX,
+        )
+        .ok()?;
     } else {
         mi.truncate(n);
     }

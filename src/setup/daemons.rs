@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::error::{Error, Result, Stage};
 use crate::launch::{cstring, Launch, Stdio};
 use crate::plan::{Helper, Helpers, DEFAULT_PATH};
-use crate::procfs;
-use crate::signals::{self, Inherited};
+use crate::sys::procfs;
+use crate::sys::signals::{self, Inherited};
 
 /// How long a helper with a pidfile gets to write it.
 const PIDFILE_WAIT: Duration = Duration::from_secs(5);
@@ -72,7 +72,7 @@ fn start_one(
     // The log file as the logger opens it: never through a link, never a
     // FIFO (a refused one was already a warning of the logger's).
     let out = log_file
-        .and_then(|p| crate::files::open_append(p, 0o600).ok())
+        .and_then(|p| crate::sys::files::open_append(p, 0o600).ok())
         .map(std::os::fd::IntoRawFd::into_raw_fd)
         .or(null);
     let launch = Launch {
@@ -98,11 +98,11 @@ fn start_one(
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {
-        mask: 0,
+        mask: signals::NONE,
         sigchld_ignored: false,
     };
     // A pidfile older than this start is stale (left by an earlier one).
-    let started = coarse_now();
+    let started = crate::sys::coarse_now();
     let spawned = crate::spawn::spawn(&launch, &clean);
     let extra = out.filter(|o| Some(*o) != null);
     for fd in [null, extra].into_iter().flatten() {
@@ -165,7 +165,7 @@ fn by_pidfile(
         if direct_alive && reap(pid).is_some() {
             direct_alive = false;
         }
-        let named = crate::files::read_newer(pidfile, PIDFILE_MAX, started)
+        let named = crate::sys::files::read_newer(pidfile, PIDFILE_MAX, started)
             .ok()
             .flatten()
             .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse::<i32>().ok())
@@ -229,23 +229,7 @@ fn reap(pid: i32) -> Option<i32> {
 /// namespace's init, pidone or its parent's), or an ancestor of pidone.
 fn may_signal(pid: i32) -> bool {
     let me = std::process::id() as i32;
-    pid > 1 && pid != me && !crate::procfs::ancestors().contains(&pid)
-}
-
-/// The clock file timestamps are taken from (the coarse one): a file
-/// written after this has an mtime not before it.
-fn coarse_now() -> SystemTime {
-    // SAFETY: a zeroed timespec is a valid out-buffer.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid out-pointer.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
-        return SystemTime::now();
-    }
-    std::time::UNIX_EPOCH
-        + Duration::new(
-            u64::try_from(ts.tv_sec).unwrap_or(0),
-            u32::try_from(ts.tv_nsec).unwrap_or(0),
-        )
+    pid > 1 && pid != me && !procfs::ancestors().contains(&pid)
 }
 
 fn alive(pid: i32) -> bool {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::files;
 use crate::plan::Plan;
+use crate::sys::files;
 
 pub const HOSTS: &str = "/etc/hosts";
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";

@@ -7,25 +7,23 @@ use std::os::unix::ffi::OsStrExt;
 use crate::error::{Result, Stage};
 use crate::launch::{cstring, Launch};
 use crate::plan::Plan;
+use crate::sys;
 
 pub mod cgroup;
 pub mod console;
 pub mod daemons;
 pub mod env;
 pub mod hostname;
-pub mod modules;
-pub mod mounts;
 pub mod net;
 pub mod process;
-pub mod root;
 pub mod user;
 pub mod workdir;
 
 /// The first stage of a machine, before its plan is known (the kernel
 /// command line is read from the /proc this mounts): early mounts, then
 /// the console as stdio. Its notes are logged once logging is up.
-pub fn machine_start() -> Result<mounts::Report> {
-    let mounts = mounts::apply();
+pub fn machine_start() -> Result<sys::mounts::Report> {
+    let mounts = sys::mounts::apply();
     crate::log::mark("pidone: machine mode, early mounts done");
     console::machine_stdio();
     mounts
@@ -39,9 +37,9 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
     }
     process::become_reaper(plan);
     if let Some(m) = &plan.machine {
-        modules::load(&m.modules)?;
+        sys::modules::load(&m.modules)?;
         if let Some(r) = &m.root {
-            root::switch(r)?;
+            sys::root::switch(r)?;
         }
     }
     hostname::apply(plan)?;
@@ -57,7 +55,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
     let env = env::build(plan, cred.as_ref());
     let stdio = console::open(plan.console.as_ref())?;
     if let Some(caps) = &plan.drop_caps {
-        crate::caps::warn_kept(caps);
+        sys::caps::warn_kept(caps, crate::values::CAP_NAMES);
     }
 
     let argv = plan

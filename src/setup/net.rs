@@ -1,5 +1,6 @@
-//! Network stage: loopback, interfaces, addresses and routes over
-//! rtnetlink (src/netlink.rs), DHCP where a NIC asks for it.
+//! Network stage: loopback, interfaces, addresses and routes through the
+//! OS's interface (sys::net: rtnetlink on Linux, socket ioctls and a
+//! routing socket on illumos), DHCP where a NIC asks for it.
 //!
 //! Order: `lo`; then each NIC (found by MAC or name; MTU; addresses, IPv6
 //! without DAD; up; DHCP); then routes: on-link ones, the default route(s)
@@ -12,8 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::dhcp::{self, Lease};
 use crate::error::{Error, Result, Stage};
-use crate::netlink::{self, Link, NlError, RouteSpec, Socket, IFA_F_NODAD, RTNH_F_ONLINK};
 use crate::plan::{Cidr, Network, Nic, Route};
+use crate::sys::net::{self, Net};
+use crate::sys::{Link, NetError, RouteSpec};
 
 use super::hostname::{self, RESOLV_CONF};
 
@@ -33,8 +35,8 @@ pub fn apply(net: &Network) -> Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let mut nl = Socket::open()
-        .map_err(|e| Error::new(Stage::Net, format!("cannot open a netlink socket: {}", e)))?;
+    let mut nl = Net::open()
+        .map_err(|e| Error::new(Stage::Net, format!("cannot open a {}: {}", net::SOCKET, e)))?;
     if net.loopback || !net.nics.is_empty() {
         loopback(&mut nl);
     }
@@ -83,13 +85,16 @@ fn cidr_text(c: &Cidr) -> String {
 
 /// `lo` up with 127.0.0.1/8 and ::1; failures are only warnings (a kernel
 /// without IPv6 still gets its IPv4 loopback).
-fn loopback(nl: &mut Socket) {
-    let index = match index_of("lo") {
+fn loopback(nl: &mut Net) {
+    if let Err(e) = nl.attach(net::LOOPBACK) {
+        return log::warn!("loopback: cannot attach {}: {}", net::LOOPBACK, e);
+    }
+    let index = match index_of(net::LOOPBACK) {
         Ok(i) => i,
         Err(e) => return log::warn!("loopback: {}", e),
     };
-    if let Err(e) = nl.call(netlink::set_link(index, true, None)) {
-        return log::warn!("loopback: cannot bring lo up: {}", e);
+    if let Err(e) = nl.set_link(index, true, None) {
+        return log::warn!("loopback: cannot bring {} up: {}", net::LOOPBACK, e);
     }
     for c in [
         Cidr {
@@ -106,7 +111,7 @@ fn loopback(nl: &mut Socket) {
             Err(e) => log::warn!("loopback: cannot add {}: {}", cidr_text(&c), e),
         }
     }
-    log::info!("loopback: lo up with 127.0.0.1/8 and ::1");
+    log::info!("loopback: {} up with 127.0.0.1/8 and ::1", net::LOOPBACK);
 }
 
 fn index_of(name: &str) -> std::result::Result<u32, String> {
@@ -125,7 +130,7 @@ fn index_of(name: &str) -> std::result::Result<u32, String> {
 }
 
 fn dump<'a>(
-    nl: &mut Socket,
+    nl: &mut Net,
     links: &'a mut Option<Vec<Link>>,
 ) -> std::result::Result<&'a [Link], String> {
     if links.is_none() {
@@ -138,9 +143,8 @@ fn dump<'a>(
 }
 
 /// Add an address; true when added, false when it was already there.
-fn add_address(nl: &mut Socket, index: u32, c: &Cidr) -> std::result::Result<bool, NlError> {
-    let flags = if c.addr.is_ipv6() { IFA_F_NODAD } else { 0 };
-    match nl.call(netlink::add_addr(index, c, flags)) {
+fn add_address(nl: &mut Net, index: u32, c: &Cidr) -> std::result::Result<bool, NetError> {
+    match nl.add_addr(index, c) {
         Ok(()) => Ok(true),
         Err(e) if e.exists() => Ok(false),
         Err(e) => Err(e),
@@ -150,7 +154,7 @@ fn add_address(nl: &mut Socket, index: u32, c: &Cidr) -> std::result::Result<boo
 /// One NIC: find its link, set MTU and addresses, bring it up, then ask
 /// DHCP when the plan says so.
 fn configure(
-    nl: &mut Socket,
+    nl: &mut Net,
     nic: &Nic,
     i: usize,
     net: &Network,
@@ -181,7 +185,7 @@ type FieldError = (&'static str, String);
 
 /// The link's index: by MAC (from a dump of the links) or by name.
 fn find_link(
-    nl: &mut Socket,
+    nl: &mut Net,
     nic: &Nic,
     label: &str,
     links: &mut Option<Vec<Link>>,
@@ -202,20 +206,24 @@ fn find_link(
                 l.index
             })
             .ok_or_else(|| ("mac", format!("no interface has MAC {}", mac_text(mac)))),
-        (None, Some(name)) => index_of(name).map_err(|e| ("interface", e)),
+        (None, Some(name)) => nl
+            .attach(name)
+            .map_err(|e| e.to_string())
+            .and_then(|()| index_of(name))
+            .map_err(|e| ("interface", e)),
         (None, None) => Err(("interface", "no interface name or MAC given".into())),
     }
 }
 
 /// The plan's MTU and addresses, then the link up.
 fn static_config(
-    nl: &mut Socket,
+    nl: &mut Net,
     nic: &Nic,
     index: u32,
     label: &str,
 ) -> std::result::Result<(), FieldError> {
     if let Some(mtu) = nic.mtu {
-        nl.call(netlink::set_link(index, false, Some(mtu)))
+        nl.set_link(index, false, Some(mtu))
             .map_err(|e| ("mtu", format!("cannot set {}: {}", mtu, e)))?;
         log::info!("nic {}: mtu {}", label, mtu);
     }
@@ -229,7 +237,7 @@ fn static_config(
             if added { "added" } else { "already present" }
         );
     }
-    nl.call(netlink::set_link(index, true, None))
+    nl.set_link(index, true, None)
         .map_err(|e| ("link", format!("cannot bring it up: {}", e)))?;
     log::info!("nic {}: up (index {})", label, index);
     Ok(())
@@ -264,12 +272,15 @@ fn unusable(lease: &Lease) -> Option<&'static str> {
 /// set one) and address; its gateways and routes go into `conf`. A lease
 /// that would remove the address in use is ignored (None), saying so.
 fn dhcp(
-    nl: &mut Socket,
+    nl: &mut Net,
     nic: &Nic,
     net: &Network,
     links: &mut Option<Vec<Link>>,
     conf: &mut Configured,
 ) -> std::result::Result<Option<Lease>, String> {
+    if !crate::sys::packet::SUPPORTED {
+        return Err("DHCP is not supported on this OS".into());
+    }
     let (index, label) = (conf.index, conf.label.clone());
     let mac = dump(nl, links)?
         .iter()
@@ -320,7 +331,7 @@ fn dhcp(
         );
     }
     if let (None, Some(mtu)) = (nic.mtu, lease_mtu) {
-        match nl.call(netlink::set_link(index, false, Some(u32::from(mtu)))) {
+        match nl.set_link(index, false, Some(u32::from(mtu))) {
             Ok(()) => log::info!("nic {}: mtu {} (dhcp)", label, mtu),
             Err(e) => log::warn!("nic {}: cannot set the lease's mtu {}: {}", label, mtu, e),
         }
@@ -402,7 +413,7 @@ fn any_addr(like: &IpAddr) -> IpAddr {
 }
 
 /// The routes, in SmartOS's order. Never fatal.
-fn routes(nl: &mut Socket, routes: &[Route], up: &[Configured]) {
+fn routes(nl: &mut Net, routes: &[Route], up: &[Configured]) {
     for s in plan_routes(routes, up) {
         add_route(nl, up, &s);
     }
@@ -446,7 +457,7 @@ fn plan_routes(routes: &[Route], up: &[Configured]) -> Vec<RouteSpec> {
             dst: r.dst,
             gateway,
             oif: Some(dev.index),
-            flags: if gateway.is_some() { RTNH_F_ONLINK } else { 0 },
+            onlink: gateway.is_some(),
         });
     }
 
@@ -462,7 +473,7 @@ fn plan_routes(routes: &[Route], up: &[Configured]) -> Vec<RouteSpec> {
                 },
                 gateway: Some(*gw),
                 oif: Some(p.index),
-                flags: if onlink { RTNH_F_ONLINK } else { 0 },
+                onlink,
             });
         }
     }
@@ -484,13 +495,13 @@ fn plan_routes(routes: &[Route], up: &[Configured]) -> Vec<RouteSpec> {
             dst: r.dst,
             gateway,
             oif,
-            flags: 0,
+            onlink: false,
         });
     }
     out
 }
 
-fn add_route(nl: &mut Socket, up: &[Configured], s: &RouteSpec) {
+fn add_route(nl: &mut Net, up: &[Configured], s: &RouteSpec) {
     let mut text = cidr_text(&s.dst);
     if let Some(g) = s.gateway {
         text += &format!(" via {}", g);
@@ -498,10 +509,10 @@ fn add_route(nl: &mut Socket, up: &[Configured], s: &RouteSpec) {
     if let Some(c) = s.oif.and_then(|i| up.iter().find(|c| c.index == i)) {
         text += &format!(" dev {}", c.label);
     }
-    if s.flags & RTNH_F_ONLINK != 0 {
+    if s.onlink {
         text += " onlink";
     }
-    match nl.call(netlink::add_route(s)) {
+    match nl.add_route(s) {
         Ok(()) => log::info!("route {} added", text),
         Err(e) if e.exists() => log::info!("route {} already present", text),
         Err(e) => log::warn!("route {}: cannot add: {}", text, e),
@@ -629,7 +640,8 @@ mod tests {
                     cidr_text(&s.dst),
                     s.gateway,
                     s.oif,
-                    s.flags
+                    // As rtnetlink's RTNH_F_ONLINK, which the expected lines show.
+                    if s.onlink { 4 } else { 0 }
                 )
             })
             .collect()

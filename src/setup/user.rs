@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use crate::error::{Error, Result, Stage};
-use crate::files;
 use crate::launch::Cred;
 use crate::plan::{Id, UserSpec};
+use crate::sys::files;
 use crate::values::id_number;
 
 pub const PASSWD: &str = "/etc/passwd";

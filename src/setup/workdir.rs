@@ -7,8 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result, Stage};
-use crate::files;
 use crate::launch::{cstring, Cred};
+use crate::sys::files;
 
 pub fn apply(plan: &crate::plan::Plan, cred: Option<&Cred>) -> Result<Option<CString>> {
     let Some(dir) = &plan.workdir else {

@@ -93,8 +93,8 @@ pub fn drop_sets(caps: &[u32]) -> Result<(), i32> {
 
 /// In pidone itself, before the spawn: warn about capabilities that will
 /// stay in the command's bounding set because pidone lacks CAP_SETPCAP
-/// (the child cannot log).
-pub fn warn_kept(caps: &[u32]) {
+/// (the child cannot log). `names`: the capabilities' names by number.
+pub fn warn_kept(caps: &[u32], names: &[&str]) {
     const CAP_SETPCAP: u32 = 8;
     let Ok((_, data)) = capget() else {
         return;
@@ -109,7 +109,7 @@ pub fn warn_kept(caps: &[u32]) {
             |&&c| unsafe { libc::prctl(libc::PR_CAPBSET_READ, c as libc::c_ulong, 0, 0, 0) } == 1,
         )
         .map(|&c| {
-            crate::values::CAP_NAMES
+            names
                 .get(c as usize)
                 .map_or_else(|| c.to_string(), |n| n.to_string())
         })

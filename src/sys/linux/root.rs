@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use nix::mount::{mount, MsFlags};
 
+use super::mounts::TOP_LEVEL;
 use crate::error::{Context, Error, Result, Stage};
-use crate::plan::RootSwitch;
-use crate::setup::mounts::TOP_LEVEL;
+use crate::plan::{MountFlags, RootSwitch};
 
 const NEW_ROOT: &str = "/.pidone-root";
 
@@ -43,7 +43,7 @@ pub fn switch(root: &RootSwitch) -> Result<()> {
         Some(&root.device),
         new,
         Some(root.fstype.as_str()),
-        opts.flags,
+        ms_flags(opts.flags),
         Some(opts.data.as_str()),
     )
     .stage(Stage::Root, || {
@@ -77,4 +77,20 @@ pub fn switch(root: &RootSwitch) -> Result<()> {
         .map_err(|e| Error::new(Stage::Root, format!("chdir /: {}", e)))?;
     log::info!("switched root to {}", root.device.display());
     Ok(())
+}
+
+/// The plan's flags as mount(2) takes them.
+fn ms_flags(f: MountFlags) -> MsFlags {
+    [
+        (MountFlags::RDONLY, MsFlags::MS_RDONLY),
+        (MountFlags::NOSUID, MsFlags::MS_NOSUID),
+        (MountFlags::NODEV, MsFlags::MS_NODEV),
+        (MountFlags::NOEXEC, MsFlags::MS_NOEXEC),
+        (MountFlags::NOATIME, MsFlags::MS_NOATIME),
+        (MountFlags::RELATIME, MsFlags::MS_RELATIME),
+        (MountFlags::SYNCHRONOUS, MsFlags::MS_SYNCHRONOUS),
+    ]
+    .into_iter()
+    .filter(|&(bit, _)| f.has(bit))
+    .fold(MsFlags::empty(), |all, (_, ms)| all | ms)
 }

@@ -9,11 +9,13 @@
 //! Building and decoding are plain functions over byte buffers, so they are
 //! unit-tested without a kernel; `Socket` only sends and receives.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::plan::Cidr;
+/// The kernel's refusal (an errno and, when it gave one, its own words),
+/// a link from a dump and a route to add: the seam's neutral records.
+pub use crate::sys::{Link, NetError as NlError, RouteSpec};
 
 // Message types and flags (linux/netlink.h, linux/rtnetlink.h).
 const NLMSG_ERROR: u16 = 2;
@@ -157,17 +159,6 @@ pub fn add_addr(index: u32, cidr: &Cidr, flags: u32) -> Request {
     r
 }
 
-/// A route to add to the main table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteSpec {
-    pub dst: Cidr,
-    /// None: the destination is on the link (`oif` then required).
-    pub gateway: Option<IpAddr>,
-    pub oif: Option<u32>,
-    /// RTNH_F_* flags (RTNH_F_ONLINK).
-    pub flags: u32,
-}
-
 pub fn add_route(s: &RouteSpec) -> Request {
     let scope = if s.gateway.is_some() {
         RT_SCOPE_UNIVERSE
@@ -190,7 +181,8 @@ pub fn add_route(s: &RouteSpec) -> Request {
         0,
         0,
     ];
-    m[8..12].copy_from_slice(&s.flags.to_ne_bytes());
+    let flags = if s.onlink { RTNH_F_ONLINK } else { 0 };
+    m[8..12].copy_from_slice(&flags.to_ne_bytes());
     let mut r = Request::new(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, &m);
     if s.dst.prefix > 0 {
         r.attr(RTA_DST, &octets(&s.dst.addr));
@@ -207,35 +199,6 @@ pub fn add_route(s: &RouteSpec) -> Request {
 /// Dump every link.
 pub fn get_links() -> Request {
     Request::new(RTM_GETLINK, NLM_F_DUMP, &ifinfomsg(0, 0, 0))
-}
-
-/// The kernel's refusal: an errno and, when it gave one, its own words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NlError {
-    pub errno: i32,
-    pub message: Option<String>,
-}
-
-impl NlError {
-    pub fn exists(&self) -> bool {
-        self.errno == libc::EEXIST
-    }
-    fn io(e: std::io::Error) -> NlError {
-        NlError {
-            errno: e.raw_os_error().unwrap_or(libc::EIO),
-            message: None,
-        }
-    }
-}
-
-impl fmt::Display for NlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", std::io::Error::from_raw_os_error(self.errno))?;
-        if let Some(m) = &self.message {
-            write!(f, " ({})", m)?;
-        }
-        Ok(())
-    }
 }
 
 /// One message of a reply buffer.
@@ -321,14 +284,6 @@ pub fn decode_ack(m: &Message) -> Result<(), NlError> {
         errno: code.checked_neg().unwrap_or(libc::EIO),
         message,
     })
-}
-
-/// A link from a dump.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub index: u32,
-    pub name: String,
-    pub mac: Option<[u8; 6]>,
 }
 
 /// Decode an RTM_NEWLINK message of a dump.
@@ -558,7 +513,7 @@ mod tests {
             dst: cidr("0.0.0.0", 0),
             gateway: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
             oif: Some(3),
-            flags: RTNH_F_ONLINK,
+            onlink: true,
         };
         let b = add_route(&s).bytes(9).to_vec();
         assert_eq!(header(&b).1, RTM_NEWROUTE);
@@ -594,7 +549,7 @@ mod tests {
             dst: cidr("192.168.7.0", 24),
             gateway: None,
             oif: Some(2),
-            flags: 0,
+            onlink: false,
         };
         let b = add_route(&s).bytes(1).to_vec();
         assert_eq!(b[22], RT_SCOPE_LINK);

@@ -34,10 +34,6 @@ pub const MAX_INPUT: usize = 1 << 20;
 
 const OPEN_BASE: libc::c_int = libc::O_CLOEXEC | libc::O_NOCTTY;
 
-/// Whether `openat2` works here: 0 unknown, 1 yes, 2 no (old kernel, or a
-/// seccomp profile that refuses it).
-static OPENAT2: AtomicU8 = AtomicU8::new(0);
-
 fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.to_string())
 }
@@ -123,59 +119,16 @@ fn start_dir(absolute: bool) -> io::Result<OwnedFd> {
         libc::openat(
             libc::AT_FDCWD,
             p.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            super::walk::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     })
-}
-
-/// `struct open_how` of openat2(2) (libc's is non-exhaustive).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-fn openat2(dir: RawFd, rel: &CStr, flags: libc::c_int, mode: u32) -> Option<io::Result<OwnedFd>> {
-    if OPENAT2.load(Ordering::Relaxed) == 2 {
-        return None;
-    }
-    let how = OpenHow {
-        flags: flags as u64,
-        mode: u64::from(mode),
-        resolve: libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH,
-    };
-    // SAFETY: a valid C string and a valid open_how of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir,
-            rel.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        // ENOSYS: before Linux 5.6; EPERM: seccomp profiles that predate
-        // it. Either way the walk below does the same job.
-        if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
-            && OPENAT2.load(Ordering::Relaxed) != 1
-        {
-            OPENAT2.store(2, Ordering::Relaxed);
-            return None;
-        }
-        return Some(Err(explain(e)));
-    }
-    OPENAT2.store(1, Ordering::Relaxed);
-    Some(owned(r as libc::c_int))
 }
 
 /// One component, without following a link: `O_DIRECTORY | O_NOFOLLOW`
 /// fails on a link (ENOTDIR), which is told apart from a plain file.
 fn open_dir_at(dir: RawFd, name: &OsStr) -> io::Result<OwnedFd> {
     let c = cstring(name.as_bytes())?;
-    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let flags = super::walk::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: a valid C string.
     owned(unsafe { libc::openat(dir, c.as_ptr(), flags) }).map_err(|e| {
         if e.raw_os_error() == Some(libc::ENOTDIR) && is_link_at(dir, &c) {
@@ -209,9 +162,9 @@ fn parent_with(path: &Path, try_openat2: bool) -> io::Result<(OwnedFd, CString)>
     }
     if try_openat2 {
         let rel = cstring(&join(&s.dirs))?;
-        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        if let Some(r) = openat2(start.as_raw_fd(), &rel, flags, 0) {
-            return r.map(|fd| (fd, name));
+        let flags = super::walk::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        if let Some(r) = super::walk::open_beneath(start.as_raw_fd(), &rel, flags, 0) {
+            return r.map(|fd| (fd, name)).map_err(explain);
         }
     }
     let mut cur = start;
@@ -545,6 +498,8 @@ pub fn write_existing(path: &Path, content: &[u8]) -> io::Result<()> {
 /// cannot be opened or read, or is not a regular file. Longer files are
 /// cut at `buf`'s size. For the start-up path, where read_to_string's
 /// fstat, mmaps and munmaps count.
+// Used by the Linux machine check only (illumos has no machine mode).
+#[allow(dead_code)]
 pub fn read_into(path: &CStr, buf: &mut [u8]) -> Option<usize> {
     // openat: musl's open adds an fcntl for O_CLOEXEC on old kernels.
     let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW;

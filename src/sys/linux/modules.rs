@@ -129,14 +129,15 @@ pub fn load(wanted: &[String]) -> Result<()> {
     let dep_path = dir.join("modules.dep");
     // Bounded and never a FIFO, as every input (a distribution's
     // modules.dep is well under 1 MiB).
-    let dep = crate::files::read_text(&dep_path, MODULE_LIST_MAX, true).map_err(|e| {
+    let dep = crate::sys::files::read_text(&dep_path, MODULE_LIST_MAX, true).map_err(|e| {
         Error::new(
             Stage::Modules,
             format!("cannot read {}: {}", dep_path.display(), e),
         )
     })?;
-    let builtins = crate::files::read_text(&dir.join("modules.builtin"), MODULE_LIST_MAX, true)
-        .unwrap_or_default();
+    let builtins =
+        crate::sys::files::read_text(&dir.join("modules.builtin"), MODULE_LIST_MAX, true)
+            .unwrap_or_default();
 
     let mut modular = Vec::new();
     for w in wanted {
@@ -168,7 +169,7 @@ pub fn load(wanted: &[String]) -> Result<()> {
         count,
         start.elapsed().as_micros()
     );
-    crate::log::mark(&format!("pidone: {}", line));
+    super::kernel_log(&format!("<6>pidone: {}", line));
     log::info!("{}", line);
     Ok(())
 }

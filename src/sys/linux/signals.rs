@@ -17,6 +17,8 @@ use std::time::Duration;
 pub type SigSet = u64;
 
 pub const ALL: SigSet = !0;
+/// The empty set (a helper daemon starts with nothing blocked).
+pub const NONE: SigSet = 0;
 
 pub fn bit(sig: i32) -> SigSet {
     if (1..=64).contains(&sig) {
@@ -289,8 +291,60 @@ pub fn self_inflicted(info: &libc::siginfo_t) -> bool {
     info.si_code == libc::SI_USER && unsafe { info.si_pid() } == std::process::id() as i32
 }
 
+/// Linux's signal names and numbers (`values::signal` parses them).
+pub const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Real-time signals as the kernel numbers them; libc's SIGRTMIN differs
+/// between C libraries, and pidone names them as users see them in
+/// `kill -l` (glibc: RTMIN = 34).
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
 /// `SIGTERM`, `SIGRTMIN+2`, or the number (for log lines).
-pub use crate::values::signal_name as name;
+pub fn name(sig: i32) -> String {
+    if let Some((n, _)) = NAMES.iter().find(|(_, s)| *s == sig) {
+        return format!("SIG{}", n);
+    }
+    if (RTMIN..=RTMAX).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - RTMIN);
+    }
+    sig.to_string()
+}
 
 #[cfg(test)]
 mod tests {

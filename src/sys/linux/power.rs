@@ -6,8 +6,8 @@
 
 use std::io::Write;
 
+use super::procfs;
 use crate::plan::PowerAction;
-use crate::procfs;
 
 /// The last line on the console.
 pub fn status_line(code: i32) -> String {

@@ -22,7 +22,7 @@ fn stat(pid: i32) -> Option<String> {
     // Bounded and non-blocking: without procfs mounted, /proc is the
     // image's own directory.
     let path = format!("/proc/{}/stat", pid);
-    let b = crate::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
     String::from_utf8(b).ok()
 }
 
@@ -43,14 +43,7 @@ pub fn ancestors() -> Vec<i32> {
     out
 }
 
-/// One process of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: i32,
-    pub ppid: i32,
-    /// The state letter: `T` is stopped by a signal.
-    pub state: char,
-}
+pub use crate::sys::Proc;
 
 /// Every process with its parent and state.
 pub fn table() -> Vec<Proc> {
@@ -82,21 +75,6 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Every descendant of `root` in `all`, from the parent links.
-pub fn descendants(root: i32, all: &[Proc]) -> Vec<Proc> {
-    let mut found: Vec<Proc> = Vec::new();
-    let mut parents = vec![root];
-    let mut i = 0;
-    while let Some(&p) = parents.get(i) {
-        for c in all.iter().filter(|c| c.ppid == p) {
-            parents.push(c.pid);
-            found.push(*c);
-        }
-        i += 1;
-    }
-    found
-}
-
 /// Whether this /proc is the one of pidone's own pid namespace: another's
 /// numbers would name other processes here.
 pub fn is_own() -> bool {
@@ -112,7 +90,7 @@ pub fn is_zombie(pid: i32) -> bool {
 
 /// The mount table.
 pub fn mounts() -> Option<String> {
-    let b = crate::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
+    let b = crate::sys::files::read_bounded(std::path::Path::new("/proc/mounts"), 16 << 20).ok()?;
     String::from_utf8(b).ok()
 }
 
@@ -190,18 +168,6 @@ mod tests {
         assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
         assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
         assert_eq!(parent_of("garbage"), None);
-    }
-
-    #[test]
-    fn descendants_follow_parent_links() {
-        let p = |pid, ppid| Proc {
-            pid,
-            ppid,
-            state: 'S',
-        };
-        let all = [p(1, 0), p(5, 2), p(2, 1), p(3, 2), p(4, 9), p(6, 3)];
-        let d: Vec<i32> = descendants(2, &all).iter().map(|p| p.pid).collect();
-        assert_eq!(d, [5, 3, 6]);
     }
 
     #[test]
