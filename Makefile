@@ -4,6 +4,11 @@
 #   make test     install what the tests need (Debian packages), then run them
 #   make bench    compare with tini, dumb-init and catatonit in one run
 #   make fuzz     every parser's cargo-fuzz target, FUZZ_S seconds each (default 60)
+#   make cross    static binaries for seven Linux architectures, in
+#                 target/cross/pidone-$(uname -m) (ARCH="aarch64 s390x" for some)
+#   make dist     dist/: per architecture pidone-ARCH and a tarball, an SBOM, SHA256SUMS
+#   make deb      dist/pidone_VERSION_ARCH.deb for each binary of dist/ (and dist first)
+#   make image    the FROM scratch image `pidone` (only /pidone), with the host's docker
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -11,7 +16,8 @@ MUSL    := x86_64-unknown-linux-musl
 CARGO   ?= cargo
 BIN     := target/pidone
 
-.PHONY: all build run test deps bench install clean lint fuzz
+.PHONY: all build run test deps bench install clean lint fuzz cross dist deb image
+DIST    ?= dist
 
 all: build
 
@@ -21,7 +27,17 @@ all: build
 # toolchain needs RUSTC_BOOTSTRAP=1, as the Linux kernel's Rust build does.
 # Fallbacks: the plain musl build (larger), then glibc +crt-static. The
 # result must have no dynamic section.
-STD_FLAGS := -Zunstable-options -Cpanic=immediate-abort -Crelocation-model=static -Ctarget-feature=+crt-static
+STD_FLAGS := -Zunstable-options -Cpanic=immediate-abort -Crelocation-model=static -Ctarget-feature=+crt-static $(REMAP)
+
+# Reproducible: the same commit gives the same bytes in any directory. No
+# absolute path may reach the binary: the checkout, the cargo registry and
+# the rust-src sysroot (std is rebuilt from it) are renamed to fixed ones.
+# Dates come from the commit (SOURCE_DATE_EPOCH: tarballs, .deb, SBOM).
+SYSROOT    := $(shell rustc --print sysroot 2>/dev/null)
+CARGO_HOME ?= $(HOME)/.cargo
+REMAP      := --remap-path-prefix=$(CURDIR)=/build/pidone --remap-path-prefix=$(CARGO_HOME)=/cargo --remap-path-prefix=$(SYSROOT)=/rust
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
 
 build:
 	@rustup target list --installed 2>/dev/null | grep -q $(MUSL) || rustup target add $(MUSL) >/dev/null 2>&1 || true
@@ -29,12 +45,12 @@ build:
 	@if RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(STD_FLAGS)" $(CARGO) build --release -Zbuild-std=std,panic_abort \
 			--target $(MUSL) --target-dir target/small; then \
 		cp target/small/$(MUSL)/release/pidone $(BIN).tmp; \
-	elif $(CARGO) build --release --target $(MUSL); then \
+	elif RUSTFLAGS="$(REMAP)" $(CARGO) build --release --target $(MUSL); then \
 		echo "make: WARNING: std could not be rebuilt; the binary is larger" >&2; \
 		cp target/$(MUSL)/release/pidone $(BIN).tmp; \
 	else \
 		echo "make: WARNING: musl target unavailable; building glibc +crt-static" >&2; \
-		RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu && \
+		RUSTFLAGS="-C target-feature=+crt-static $(REMAP)" $(CARGO) build --release --target x86_64-unknown-linux-gnu && \
 		cp target/x86_64-unknown-linux-gnu/release/pidone $(BIN).tmp; \
 	fi
 	@if readelf -d $(BIN).tmp 2>/dev/null | grep -q 'Dynamic section'; then \
@@ -45,10 +61,19 @@ build:
 run: build
 	@sh demo/demo.sh $(BIN)
 
+# scripts/cross.sh: zig's musl through cargo-zigbuild (a venv from PyPI,
+# installed there once), std rebuilt with STD_FLAGS; each result checked
+# static and under 512 KiB. docs/platforms.md has the why.
+cross: build
+	@STD_FLAGS="$(STD_FLAGS)" sh scripts/cross.sh $(ARCH)
+
 deps:
 	@sh scripts/deps.sh test
 
+# The cross binaries (tests/cross.rs, tests/vm.rs's arm64 boots) and
+# testkit for the arm64 guest.
 test: deps build lint
+	@STD_FLAGS="$(STD_FLAGS)" TESTKIT=aarch64 sh scripts/cross.sh
 	$(CARGO) test --release -- --test-threads=4
 
 # Every area's bench/*.sh, each given the binary.
@@ -78,8 +103,22 @@ lint:
 	RUSTC_BOOTSTRAP=1 $(CARGO) clippy -Zbuild-std=std,panic_abort --target $(ILLUMOS) \
 		--target-dir target/illumos -- -D warnings
 
+# Release files (scripts/dist.sh): this machine's binary from `build`, the
+# others from target/cross/ (`make cross`), each checked for its
+# architecture and for no dynamic section.
+dist: build
+	@sh scripts/deps.sh dist
+	@DIST=$(DIST) sh scripts/dist.sh
+
+deb: dist
+	@DIST=$(DIST) sh scripts/deb.sh
+
+image: dist
+	@DIST=$(DIST) sh scripts/image.sh
+
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/pidone
+	install -D -m 0644 man/pidone.8 $(DESTDIR)$(PREFIX)/share/man/man8/pidone.8
 
 clean:
 	$(CARGO) clean

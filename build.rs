@@ -1,9 +1,11 @@
 //! Records the commit for `--version` (`pidone version X.Y.Z - git.<hash>`).
+//! The hash has a fixed length: git's default grows with the repository,
+//! and two clones of one commit must build the same bytes.
 use std::process::Command;
 
 fn main() {
     let hash = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["rev-parse", "--short=12", "HEAD"])
         .output()
         .ok()
         .filter(|o| o.status.success())

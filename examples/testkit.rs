@@ -33,6 +33,8 @@
 //!   testkit orphan-check         make an orphaned grandchild, print
 //!                                `adopted-by PPID` (its new parent) and
 //!                                `reaped yes|no` (did its zombie go away)
+//!   testkit tcflow off|on        stop or restart the output of the terminal
+//!                                on stdin (`tcflow(TCOOFF)`/`TCOON`)
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -401,6 +403,19 @@ fn orphan_check() {
     );
 }
 
+fn tcflow(args: &[String]) {
+    let action = match args.first().map(String::as_str) {
+        Some("off") => libc::TCOOFF,
+        Some("on") => libc::TCOON,
+        _ => exit(2),
+    };
+    // SAFETY: an ioctl on stdin; the result is checked.
+    if unsafe { libc::tcflow(0, action) } != 0 {
+        eprintln!("tcflow: {}", std::io::Error::last_os_error());
+        exit(1);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rest = args.get(2..).unwrap_or(&[]);
@@ -413,6 +428,7 @@ fn main() {
         Some("argv") => rest.iter().for_each(|a| println!("[{}]", a)),
         Some("fds") => fds(),
         Some("orphan-check") => orphan_check(),
+        Some("tcflow") => tcflow(rest),
         _ => {
             eprintln!("usage: testkit orphans|status|catch|daemon|with-mask|argv|fds|orphan-check ... (see examples/testkit.rs)");
             std::process::exit(2);

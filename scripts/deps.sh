@@ -1,6 +1,7 @@
 #!/bin/sh
-# Install what `make test` / `make bench` need, from Debian's packages, only
-# when something is missing. Usage: deps.sh test|bench
+# Install what `make test` / `make bench` / `make dist` need, from Debian's
+# packages (and the SBOM tool from crates.io), only when something is
+# missing. Usage: deps.sh test|bench|dist
 set -eu
 what=${1:-test}
 
@@ -9,8 +10,23 @@ want() { # want COMMAND PACKAGE
 	command -v "$1" >/dev/null 2>&1 || need_pkgs="$need_pkgs $2"
 }
 
+# Release files, the .deb and the man page's checks (make dist/deb, and
+# tests/release.rs in make test).
+want_dist() {
+	want jq jq
+	want readelf binutils
+	want git git
+	want dpkg-deb dpkg
+	want lintian lintian
+	want mandoc mandoc
+	want groff groff-base
+	want gzip gzip
+}
+
 case "$what" in
+dist) want_dist ;;
 test)
+	want_dist
 	want python3 python3-minimal
 	want unshare util-linux
 	want nsenter util-linux
@@ -21,6 +37,11 @@ test)
 	want runc runc
 	want podman podman
 	want qemu-system-x86_64 qemu-system-x86
+	# The cross binaries' smoke tests (tests/cross.rs) and the arm64 VM.
+	for a in aarch64 arm i386 riscv64 ppc64le s390x; do
+		want qemu-$a-static qemu-user-static
+	done
+	want qemu-system-aarch64 qemu-system-arm
 	want cpio cpio
 	want readelf binutils
 	want mkfs.ext4 e2fsprogs
@@ -48,7 +69,7 @@ bench)
 	want cpio cpio
 	want depmod kmod
 	;;
-*) echo "usage: $0 test|bench" >&2; exit 2 ;;
+*) echo "usage: $0 test|bench|dist" >&2; exit 2 ;;
 esac
 
 if [ -n "$need_pkgs" ]; then
@@ -75,6 +96,10 @@ if [ -n "$need_pkgs" ]; then
 	[ -z "$policy" ] || rm -f "$policy"
 fi
 
+if [ "$what" = test ] || [ "$what" = dist ]; then
+	sh scripts/sbom.sh --install
+fi
+
 if [ "$what" = test ]; then
 	# cloud-init imports yaml; the rest of it is unpacked below.
 	python3 -c 'import yaml' 2>/dev/null || {
@@ -96,7 +121,8 @@ if [ "$what" = test ]; then
 	fi
 fi
 
-if [ -x scripts/kernel.sh ]; then
+if [ "$what" != dist ] && [ -x scripts/kernel.sh ]; then
 	sh scripts/kernel.sh
+	[ "$what" != test ] || sh scripts/kernel.sh arm64
 fi
 exit 0

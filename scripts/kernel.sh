@@ -1,21 +1,33 @@
 #!/bin/sh
-# Fetch Debian's stock amd64 kernel for the VM tests and bench, once.
+# Fetch Debian's stock kernel for the VM tests and bench, once.
+# Usage: kernel.sh [amd64|arm64] (default amd64).
 #
-# Result, under .cache/kernel/ (ignored by git):
+# Result, under .cache/kernel/ (amd64) or .cache/kernel-arm64/ (ignored
+# by git):
 #   vmlinuz                the kernel image
 #   release                its `uname -r`
 #   modules/lib/modules/R/ modules.dep and the few modules the tests load
 #                          (virtio_net, virtio_blk, ext4 and what they need)
+#   busybox                (arm64 only) Debian's static arm64 busybox, the
+#                          guest's shell and tools
 #
-# Idempotent: does nothing when .cache/kernel/release exists and its
-# modules are there. Uses `apt-get download` of the package that
-# linux-image-amd64 depends on (whatever version apt offers), so no root.
+# Idempotent: does nothing when the release file exists and its modules
+# are there. Uses `apt-get download` of the package that
+# linux-image-ARCH depends on (whatever version apt offers), so no root.
+# arm64 packages come through a private apt state (.cache/apt-arm64):
+# nothing foreign is added to the machine's dpkg or apt lists.
 set -eu
 cd "$(dirname "$0")/.."
-out=.cache/kernel
+arch=${1:-amd64}
+case "$arch" in
+amd64) out=.cache/kernel ;;
+arm64) out=.cache/kernel-arm64 ;;
+*) echo "usage: $0 [amd64|arm64]" >&2; exit 2 ;;
+esac
 mods="virtio_net virtio_pci virtio_blk ext4 crc32c_generic"
 
-if [ -s "$out/release" ] && [ -s "$out/vmlinuz" ]; then
+if [ -s "$out/release" ] && [ -s "$out/vmlinuz" ] &&
+	{ [ "$arch" = amd64 ] || [ -x "$out/busybox" ]; }; then
 	r=$(cat "$out/release")
 	# Up to date when every wanted module is there (the list may grow).
 	ok=yes
@@ -30,12 +42,28 @@ command -v dpkg-deb >/dev/null || { echo "kernel.sh: dpkg-deb is needed" >&2; ex
 depmod=$(command -v depmod || echo /sbin/depmod)
 [ -x "$depmod" ] || { echo "kernel.sh: depmod is needed (apt-get install kmod)" >&2; exit 1; }
 
+# A foreign architecture's packages: apt with its own lists, cache and an
+# empty dpkg status, and arm64 as its only architecture.
+apt_opts=""
+if [ "$arch" != amd64 ]; then
+	st=$PWD/.cache/apt-$arch
+	mkdir -p "$st/lists/partial" "$st/cache/archives/partial"
+	[ -e "$st/status" ] || : >"$st/status"
+	apt_opts="-o APT::Architecture=$arch -o APT::Architectures::=$arch
+		-o Dir::State::Lists=$st/lists -o Dir::State::status=$st/status
+		-o Dir::Cache=$st/cache -o Debug::NoLocking=1"
+	# shellcheck disable=SC2086
+	apt-cache $apt_opts show "linux-image-$arch" >/dev/null 2>&1 ||
+		apt-get -q $apt_opts update >/dev/null
+fi
+
 # The versioned package the meta-package points at, e.g.
 # linux-image-6.1.0-56-amd64 (the unsigned one has the same files).
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
+# shellcheck disable=SC2086
+pkg=$(apt-cache $apt_opts depends "linux-image-$arch" 2>/dev/null |
+	sed -n "s/^ *Depends: \(linux-image-[0-9][^ ]*-$arch\)\$/\1/p" | head -n 1)
 if [ -z "$pkg" ]; then
-	echo "kernel.sh: apt offers no linux-image-amd64 (run apt-get update?)" >&2
+	echo "kernel.sh: apt offers no linux-image-$arch (run apt-get update?)" >&2
 	exit 1
 fi
 release=${pkg#linux-image-}
@@ -45,9 +73,18 @@ mkdir -p "$out.tmp/deb" "$out.tmp/x"
 # apt's download user must be able to write there.
 chmod 777 "$out.tmp/deb"
 echo "kernel.sh: downloading $pkg" >&2
-(cd "$out.tmp/deb" && apt-get download -q "$pkg" >/dev/null)
-deb=$(ls "$out.tmp"/deb/*.deb)
+# shellcheck disable=SC2086
+(cd "$out.tmp/deb" && apt-get download -q $apt_opts "$pkg" >/dev/null)
+deb=$(ls "$out.tmp"/deb/linux-image-*.deb)
 dpkg-deb -x "$deb" "$out.tmp/x"
+if [ "$arch" != amd64 ]; then
+	# shellcheck disable=SC2086
+	(cd "$out.tmp/deb" && apt-get download -q $apt_opts busybox-static >/dev/null)
+	mkdir -p "$out.tmp/bb"
+	dpkg-deb -x "$(ls "$out.tmp"/deb/busybox-static_*.deb)" "$out.tmp/bb"
+	cp "$out.tmp/bb/bin/busybox" "$out.tmp/busybox"
+	rm -rf "$out.tmp/bb"
+fi
 # The package has no modules.dep (its postinst runs depmod): make one.
 "$depmod" -b "$out.tmp/x" "$release"
 

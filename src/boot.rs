@@ -6,6 +6,7 @@
 
 use std::ffi::{CStr, OsString};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::cli::{self, dockerinit::DockerEnv, Source};
 use crate::error::{Error, Result, Stage};
@@ -18,6 +19,8 @@ use crate::{metadata, plan};
 /// # Safety
 /// `argv` must hold `argc` pointers to C strings (or NULL).
 pub unsafe fn args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+    ARGV.store(argv.cast_mut(), Ordering::Relaxed);
+    ARGC.store(argc.max(0) as usize, Ordering::Relaxed);
     (0..argc.max(0) as usize)
         .filter_map(|i| {
             // SAFETY: the C runtime hands us argc valid C strings.
@@ -26,6 +29,36 @@ pub unsafe fn args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<O
                 .then(|| OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()))
         })
         .collect()
+}
+
+/// The C runtime's argv, kept for `scrub_args`.
+static ARGV: AtomicPtr<*const libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+static ARGC: AtomicUsize = AtomicUsize::new(0);
+
+/// Overwrite the secrets the parser found in pidone's own argv
+/// (`Plan::secret_args`) with `*`, in place: /proc/1/cmdline shows that
+/// memory to every uid in the container. The parsed copies are unchanged.
+pub fn scrub_args(secrets: &[(usize, usize)]) {
+    let argv = ARGV.load(Ordering::Relaxed);
+    let argc = ARGC.load(Ordering::Relaxed);
+    for &(i, from) in secrets.iter().filter(|(i, _)| *i < argc) {
+        if argv.is_null() {
+            return;
+        }
+        // SAFETY: argv holds argc pointers to C strings in the process's
+        // writable argument area (or NULL); each byte written is one
+        // before that string's terminating NUL.
+        unsafe {
+            let p = (*argv.add(i)).cast_mut().cast::<u8>();
+            if p.is_null() {
+                continue;
+            }
+            let len = libc::strlen(p.cast());
+            for j in from..len {
+                *p.add(j) = b'*';
+            }
+        }
+    }
 }
 
 /// The environment, read from `environ` into a vector of the right size:

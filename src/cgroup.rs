@@ -401,8 +401,7 @@ impl Watch {
         // (read-only v1), a v1 event still waits for its count, or a
         // notification is still unread: a read costs ~20 us here, on
         // every container's way out; a poll far less.
-        let end_look =
-            now && (self.how == How::Reaps || self.recheck.is_some() || self.notified());
+        let end_look = now && (self.how == How::Reaps || self.recheck.is_some() || self.notified());
         if end_look || self.recheck.is_some_and(|r| r <= t) {
             let rose = self.look();
             self.rechecks = self.rechecks.saturating_sub(1);

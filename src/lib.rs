@@ -21,18 +21,24 @@
 pub mod boot;
 pub mod cgroup;
 pub mod cli;
+pub mod delay;
 pub mod dhcp;
 pub mod error;
+pub mod features;
 pub mod launch;
 pub mod log;
 pub mod mdata;
 pub mod metadata;
+pub mod notify;
 pub mod plan;
+pub mod probe;
+pub mod say;
 pub mod setup;
 pub mod spawn;
 pub mod status;
 pub mod supervise;
 pub mod sys;
 pub mod values;
+pub mod watch;
 
 pub mod fuzzing;

@@ -1,18 +1,28 @@
 //! The `log` facade's one logger: warnings and errors on stderr as
-//! `pidone: LEVEL message`, every decision in a timestamped file, and
-//! optionally syslog. Never log environment values, only names.
+//! `pidone: LEVEL message` (under tini's names `[LEVEL tini (PID)]
+//! message`), every decision in a timestamped file, and optionally syslog.
+//! Never log environment values, only names.
+//!
+//! No write of pidone's own to stderr may wait: the command shares that
+//! terminal or pipe and can stop it (`tcflow(TCOOFF)`, a pty or pipe
+//! nobody reads), and PID 1 stuck in `write` with every signal blocked
+//! forwards, reaps and ends nothing. A line that cannot be written at once
+//! is dropped and counted; the next line that can be written is preceded
+//! by "N log lines dropped", and the exit record carries the count.
 
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::plan::LogPlan;
-use crate::sys::files;
+use crate::plan::{LogPlan, LogStyle};
+use crate::sys::{self, files};
 
 /// Rotate the log file when it is over this size at start.
 const ROTATE_AT: u64 = 1 << 20;
@@ -25,6 +35,9 @@ struct Logger {
     file_level: LevelFilter,
     file: Option<File>,
     syslog: Option<Syslog>,
+    style: LogStyle,
+    /// For tini's prefix, read once.
+    pid: u32,
 }
 
 fn level_name(record: &Record) -> &'static str {
@@ -37,6 +50,14 @@ fn level_name(record: &Record) -> &'static str {
         Level::Info => "INFO",
         Level::Debug => "DEBUG",
         Level::Trace => "TRACE",
+    }
+}
+
+/// One line as it goes to stderr.
+fn stderr_format(style: LogStyle, pid: u32, level: &str, text: &str) -> String {
+    match style {
+        LogStyle::Pidone => format!("pidone: {} {}\n", level, text),
+        LogStyle::Tini => format!("[{:<5} tini ({})] {}\n", level, pid, text),
     }
 }
 
@@ -54,8 +75,12 @@ impl Log for Logger {
         if level <= self.stderr_level {
             // One write per line so lines from pidone and the command do
             // not interleave mid-line.
-            let line = format!("pidone: {} {}\n", level_name(record), text);
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            let line = stderr_format(self.style, self.pid, level_name(record), &text);
+            let report = |n| {
+                let what = format!("{} log lines dropped: stderr was not writable", n);
+                stderr_format(self.style, self.pid, "WARN", &what)
+            };
+            write_stderr(line.as_bytes(), report);
         }
         if level <= self.file_level {
             if let Some(mut f) = self.file.as_ref() {
@@ -99,11 +124,149 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 /// a write that fails (a full or closed stderr) is ignored.
 pub fn stderr_line(text: &str) {
     let line = format!("pidone: {}\n", escape(text));
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    write_stderr(line.as_bytes(), |n| {
+        format!("pidone: WARN {} log lines dropped\n", n)
+    });
 }
 
-fn filter(verbosity: u8) -> LevelFilter {
+/// Text on stderr as it is (tini's usage text), never waited for.
+pub fn stderr_text(text: &str) {
+    write_stderr(text.as_bytes(), |n| {
+        format!("pidone: WARN {} log lines dropped\n", n)
+    });
+}
+
+// ---- stderr that never blocks -------------------------------------------
+
+/// Lines dropped since the last one written (for the next line).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Lines dropped in all (for the exit record).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// The last write stopped mid-line: the next starts on a new line.
+static TORN: AtomicBool = AtomicBool::new(false);
+/// How pidone writes to its stderr, found at the first line.
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Log lines dropped so far because stderr could not take them.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// How a write to stderr is made without waiting. `O_NONBLOCK` cannot
+/// simply be set on descriptor 2: the command shares that open file and
+/// would then get EAGAIN itself.
+enum Sink {
+    /// A regular file (or a block device): writes never wait on a reader.
+    Plain,
+    /// Already non-blocking, as given.
+    AsGiven,
+    /// A socket: `send(MSG_DONTWAIT)` makes one call non-blocking.
+    Socket,
+    /// A terminal, pipe or other device, opened again through
+    /// /proc/self/fd/2: a file of pidone's own, non-blocking.
+    Own(OwnedFd),
+    /// That failed (no /proc): ask `poll` first. A process could refill
+    /// or stop it between the two calls; the best there is without /proc.
+    Poll,
+}
+
+impl Sink {
+    fn find() -> Sink {
+        // SAFETY: a zeroed stat is a valid out-buffer; fstat and fcntl
+        // only read descriptor 2.
+        let (mode, flags) = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(2, &mut st) != 0 {
+                return Sink::Plain;
+            }
+            (st.st_mode & libc::S_IFMT, libc::fcntl(2, libc::F_GETFL))
+        };
+        if mode == libc::S_IFREG || mode == libc::S_IFBLK {
+            return Sink::Plain;
+        }
+        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+            return Sink::AsGiven;
+        }
+        if mode == libc::S_IFSOCK {
+            return Sink::Socket;
+        }
+        sys::stderr_own_nonblocking().map_or(Sink::Poll, Sink::Own)
+    }
+
+    /// One non-blocking write; the count written, 0 when nothing could be.
+    fn write_once(&self, buf: &[u8]) -> usize {
+        use std::os::fd::AsRawFd;
+        let fd: RawFd = match self {
+            Sink::Own(fd) => fd.as_raw_fd(),
+            _ => 2,
+        };
+        // SAFETY: a valid buffer and its length; descriptors by number.
+        let n = unsafe {
+            match self {
+                Sink::Socket => libc::send(
+                    fd,
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                ),
+                Sink::Poll => {
+                    let mut p = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    if libc::poll(&mut p, 1, 0) != 1 || p.revents & libc::POLLOUT == 0 {
+                        return 0;
+                    }
+                    libc::write(fd, buf.as_ptr().cast(), buf.len())
+                }
+                _ => libc::write(fd, buf.as_ptr().cast(), buf.len()),
+            }
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Write what can be written now; true when all of it was.
+    fn write_now(&self, buf: &[u8]) -> bool {
+        let mut done = 0;
+        while let Some(rest) = buf.get(done..).filter(|r| !r.is_empty()) {
+            match self.write_once(rest) {
+                0 => break,
+                n => done += n,
+            }
+        }
+        if done > 0 && done < buf.len() {
+            TORN.store(true, Ordering::Relaxed);
+        }
+        done == buf.len()
+    }
+}
+
+/// Write `line` to stderr now or drop it (and count it). `report(n)` is
+/// the line that says n lines were dropped, written first when some were.
+fn write_stderr(line: &[u8], report: impl FnOnce(u64) -> String) {
+    let sink = SINK.get_or_init(Sink::find);
+    let pending = PENDING.load(Ordering::Relaxed);
+    let mut buf = Vec::with_capacity(line.len() + 64);
+    if TORN.load(Ordering::Relaxed) {
+        buf.push(b'\n');
+    }
+    if pending > 0 {
+        buf.extend_from_slice(report(pending).as_bytes());
+    }
+    buf.extend_from_slice(line);
+    if sink.write_now(&buf) {
+        TORN.store(false, Ordering::Relaxed);
+        PENDING.fetch_sub(pending, Ordering::Relaxed);
+    } else {
+        PENDING.fetch_add(1, Ordering::Relaxed);
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn filter(verbosity: u8, quiet: bool) -> LevelFilter {
     match verbosity {
+        _ if quiet => LevelFilter::Error,
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,
         2 => LevelFilter::Debug,
@@ -129,7 +292,7 @@ fn open_file(path: &Path, rotate: bool) -> std::io::Result<File> {
 /// Install the logger. Failing to open the log file or syslog is a
 /// warning, never a reason not to run the command.
 pub fn init(plan: &LogPlan) {
-    let stderr_level = filter(plan.verbosity);
+    let stderr_level = filter(plan.verbosity, plan.quiet);
     let mut problems = Vec::new();
     let file = plan
         .file
@@ -162,6 +325,11 @@ pub fn init(plan: &LogPlan) {
         file_level,
         file,
         syslog,
+        style: plan.style,
+        pid: match plan.style {
+            LogStyle::Tini => std::process::id(),
+            LogStyle::Pidone => 0,
+        },
     };
     log::set_max_level(stderr_level.max(file_level));
     if log::set_boxed_logger(Box::new(logger)).is_err() {
@@ -302,6 +470,27 @@ pub fn mark(text: &str) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn stderr_lines_in_pidones_and_tinis_forms() {
+        assert_eq!(
+            stderr_format(
+                LogStyle::Tini,
+                1,
+                "WARN",
+                "Reaped zombie process with pid=7"
+            ),
+            "[WARN  tini (1)] Reaped zombie process with pid=7\n"
+        );
+        assert_eq!(
+            stderr_format(LogStyle::Tini, 42, "DEBUG", "x"),
+            "[DEBUG tini (42)] x\n"
+        );
+        assert_eq!(
+            stderr_format(LogStyle::Pidone, 0, "INFO", "y"),
+            "pidone: INFO y\n"
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -27,19 +27,25 @@
 mod boot;
 mod cgroup;
 mod cli;
+mod delay;
 mod dhcp;
 mod error;
+mod features;
 mod launch;
 mod log;
 mod mdata;
 mod metadata;
+mod notify;
 mod plan;
+mod probe;
+mod say;
 mod setup;
 mod spawn;
 mod status;
 mod supervise;
 mod sys;
 mod values;
+mod watch;
 
 use std::ffi::OsString;
 
@@ -53,6 +59,7 @@ use error::Error;
 pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // First: no signal sent while pidone starts may be lost.
     let inherited = sys::signals::take_over();
+    setup::process::note_parent();
     if sys::boot::machine_mode(cli::kernel::machine_flag) {
         machine_main(&inherited);
     }
@@ -78,7 +85,15 @@ fn run(args: &[OsString], env: &cli::Environ, inherited: &sys::signals::Inherite
             let _ = std::io::stdout().write_all(text.as_bytes());
             return 0;
         }
-        Ok(Request::Run(plan)) => plan,
+        Ok(Request::Refuse { text, code }) => {
+            log::stderr_text(&text);
+            return code;
+        }
+        Ok(Request::Probe(p)) => return probe::run(&p),
+        Ok(Request::Run(plan)) => {
+            boot::scrub_args(&plan.secret_args);
+            plan
+        }
         Ok(Request::Metadata { source, base }) => match from_metadata(&source, base) {
             Ok((plan, zone)) => {
                 log::init(&plan.log);
@@ -199,7 +214,7 @@ fn machine_main(inherited: &sys::signals::Inherited) -> ! {
             Ok((plan, zone)) => (plan, None, zone),
             Err((e, fallback)) => (*fallback, Some(e), None),
         },
-        Ok(Request::Print(_)) => (
+        Ok(Request::Print(_) | Request::Refuse { .. } | Request::Probe(_)) => (
             cli::kernel::machine_plan(),
             Some(Error::new(error::Stage::Usage, "nothing to run")),
             None,

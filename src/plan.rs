@@ -45,6 +45,15 @@ pub struct Plan {
     pub helpers: Helpers,
     pub restart: Restart,
     pub signals: Signals,
+    /// `--delay SIG:SECONDS`: signals held that long before they are
+    /// forwarded (a second one of the same signal goes at once).
+    pub delays: Vec<(i32, Duration)>,
+    /// `--on-change PATH:SIG`: paths watched with inotify; a change sends
+    /// the signal to the command.
+    pub on_change: Vec<OnChange>,
+    /// The `NOTIFY_SOCKET` pidone was given: the command's notifications
+    /// reach it through pidone, which stays the main pid.
+    pub notify_socket: Option<OsString>,
     /// Time the rest of the processes get between SIGTERM and SIGKILL once
     /// the command has ended. Zero exits at once, like tini.
     pub grace: Duration,
@@ -83,6 +92,11 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Decisions the parser made worth a line in the log (info level).
     pub notes: Vec<String>,
+    /// Parts of pidone's own argv that hold secrets (`-e NAME=VALUE`
+    /// values): (argument index, 0 = the program name; byte offset where
+    /// the secret starts). /proc/1/cmdline is readable by every uid, so
+    /// boot overwrites them once parsed.
+    pub secret_args: Vec<(usize, usize)>,
 }
 
 /// The command's environment, built in this order: the inherited one (or the
@@ -100,6 +114,13 @@ pub struct Env {
     pub defaults: bool,
     /// `NAME=value` entries, applied in order.
     pub set: Vec<EnvVar>,
+    /// `--env-file PATH`: Docker's `--env-file` format, read by the env
+    /// stage and applied after `set`, in order.
+    pub files: Vec<PathBuf>,
+    /// `--env-from-files[=NAME,...]`: `NAME_FILE=/path` becomes `NAME` =
+    /// the file's contents (values never logged): for the names listed,
+    /// or every `*_FILE` when the list is empty; None: off.
+    pub from_files: Option<Vec<String>>,
 }
 
 /// A user and maybe a group (`docker:user`), each a name or a number.
@@ -224,6 +245,13 @@ pub struct Helper {
     pub pidfile: Option<PathBuf>,
 }
 
+/// A path watched for changes and the signal a change sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChange {
+    pub path: PathBuf,
+    pub signal: i32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restart {
     #[default]
@@ -292,12 +320,27 @@ impl Signals {
 pub struct LogPlan {
     /// 0 = warnings and errors on stderr; each -v one level more.
     pub verbosity: u8,
+    /// Errors only, not even warnings (`TINI_VERBOSITY=0`).
+    pub quiet: bool,
+    /// How the lines on stderr look.
+    pub style: LogStyle,
     /// Timestamped log file; None for none.
     pub file: Option<PathBuf>,
     /// Rotate the file to `.1` when over 1 MiB at start.
     pub rotate: bool,
     /// Also send records to the syslog socket.
     pub syslog: bool,
+}
+
+/// How pidone's lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogStyle {
+    /// `pidone: WARN message`.
+    #[default]
+    Pidone,
+    /// Called by one of tini's names: `[WARN  tini (PID)] message`, and
+    /// tini's own words for the events people match in logs.
+    Tini,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,6 +415,28 @@ pub enum PowerAction {
     Halt,
 }
 
+/// `pidone probe`: one health check, then exit 0 (healthy) or 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub target: ProbeTarget,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// `tcp:HOST:PORT`: healthy when a connection is accepted.
+    Tcp { host: String, port: u16 },
+    /// `http://HOST:PORT/PATH`: healthy on a 2xx or 3xx status.
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+    },
+}
+
+/// Kubernetes' default probe timeout (`timeoutSeconds: 1`).
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const DEFAULT_LOG_FILE: &str = "/var/log/pidone.log";
@@ -416,6 +481,9 @@ impl Plan {
                 job_control: dumb,
                 keep_group: false,
             },
+            delays: Vec::new(),
+            on_change: Vec::new(),
+            notify_socket: None,
             grace: DEFAULT_GRACE,
             end: if dumb { End::DumbInit } else { End::Grace },
             subreaper: false,
@@ -424,6 +492,8 @@ impl Plan {
             remap_exit: Vec::new(),
             log: LogPlan {
                 verbosity: 0,
+                quiet: false,
+                style: LogStyle::Pidone,
                 file: None,
                 rotate: false,
                 syslog: false,
@@ -438,6 +508,7 @@ impl Plan {
             machine: None,
             warnings: Vec::new(),
             notes: Vec::new(),
+            secret_args: Vec::new(),
         }
     }
 }

@@ -3,12 +3,18 @@
 //! Everything that can be prepared is prepared before the clone (argv,
 //! envp, the candidate paths), so the child only makes system calls.
 //!
-//! The child is started by `sys::process::spawn`: on Linux vfork-style
-//! (it shares pidone's memory, and pidone is suspended until it has
-//! exec'd or exited), on illumos by fork. Either way a child that cannot
-//! exec returns what failed, and pidone reads it when the child is gone.
+//! The child is started by `sys::process::spawn`: on Linux it shares
+//! pidone's memory (`clone(CLONE_VM)`), on illumos it is a fork. Either
+//! way pidone does not wait for its exec beyond a short bound: between its
+//! switch to the command's user and its exec, any process of that user
+//! may stop it, and PID 1 must not wait on something that user can hold.
+//! A child that cannot exec returns what failed; the supervisor reads it
+//! once the child has exited (and asks whether a child held stopped ever
+//! exec'd). A helper daemon, whose child stays root, is waited for with a
+//! longer bound.
 
 use std::ffi::CString;
+use std::time::Duration;
 
 use crate::error::{
     describe_errno as describe, errno, Error, Stage, EXIT_CANNOT_EXEC, EXIT_NOT_FOUND,
@@ -27,6 +33,24 @@ enum Step {
     Workdir = 5,
     Exec = 6,
 }
+
+impl From<i32> for Step {
+    fn from(n: i32) -> Step {
+        match n {
+            1 => Step::Session,
+            2 => Step::Stdio,
+            3 => Step::Caps,
+            4 => Step::User,
+            5 => Step::Workdir,
+            _ => Step::Exec,
+        }
+    }
+}
+
+/// What a child that could not exec returns: the step, the errno and a
+/// detail (for `Step::Caps`, see `sys::caps::Failure`; -1: the plan's own
+/// no_new_privs).
+type Report = (Step, i32, i32);
 
 /// Prepared before the clone.
 struct Prepared {
@@ -95,49 +119,119 @@ pub struct SpawnFailure {
     pub error: Error,
 }
 
-/// Start the command. Returns its pid.
-pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
+/// What pidone knows of a command it started: whether it has exec'd,
+/// and if it could not, why.
+pub struct Started<'a> {
+    pub pid: i32,
+    launch: &'a Launch,
+    child: process::Child<'a, Report>,
+}
+
+impl Started<'_> {
+    /// Without waiting: true while the child has neither exec'd nor exited.
+    pub fn pending(&mut self) -> bool {
+        self.child.pending()
+    }
+
+    /// Once the child has been reaped: why it could not exec, if it could
+    /// not.
+    pub fn failure(&mut self) -> Option<Error> {
+        let (step, e, detail) = self.child.failure()?;
+        Some(failure(self.launch, step, e, detail))
+    }
+}
+
+/// Start the command without waiting for its exec (see above). `launch`
+/// must outlive what is returned.
+pub fn start<'a>(launch: &'a Launch, inherited: &Inherited) -> Result<Started<'a>, SpawnFailure> {
     if launch.new_session && launch.stdio.is_none() {
         release_tty();
     }
     let mut prepared = prepare(launch);
+    let inherited = *inherited;
     // Runs in the child; returns only when it could not exec.
-    let mut run = || {
-        let (step, e) = child(launch, &mut prepared, inherited);
+    let run = Box::new(move || {
+        let (step, e, detail) = child(launch, &mut prepared, &inherited);
         let code = if step == Step::Exec && e == libc::ENOENT {
             EXIT_NOT_FOUND
         } else {
             EXIT_CANNOT_EXEC
         };
-        ((step, e), code)
-    };
-    let (pid, failed) = process::spawn(&mut run).map_err(|e| SpawnFailure {
+        ((step, e, detail), code)
+    });
+    let (pid, child) = process::spawn(run).map_err(|e| SpawnFailure {
         error: Error::new(
             Stage::Exec,
             format!("{}: {}", process::SPAWN_CALL, describe(e)),
         ),
     })?;
-    let Some((step, e)) = failed else {
-        return Ok(pid);
-    };
-    // The child has left: reap it here, so it is neither signalled by the
-    // shutdown nor reported as a stray zombie.
+    if !launch.new_session && !launch.keep_group {
+        // The child does the same; doing it here too means the group
+        // exists before pidone first signals it (EACCES once it has
+        // exec'd is fine).
+        // SAFETY: setpgid with plain integers, on our own child.
+        unsafe {
+            libc::setpgid(pid, pid);
+        }
+    }
+    Ok(Started { pid, launch, child })
+}
+
+/// How long a helper daemon's start may take before pidone gives up on it.
+const HELPER_EXEC_WAIT: Duration = Duration::from_secs(10);
+
+/// Start a helper daemon and wait until it has exec'd. Unlike the
+/// command's, its child never changes user (helpers run as root), so no
+/// process of the command's user can hold it; the wait is bounded anyway.
+pub fn spawn(launch: &Launch, inherited: &Inherited) -> Result<i32, SpawnFailure> {
+    let mut started = start(launch, inherited)?;
+    let pid = started.pid;
+    if !started.child.wait(HELPER_EXEC_WAIT) {
+        // SAFETY: kill our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        reap(pid);
+        started.child.failure();
+        return Err(SpawnFailure {
+            error: Error::new(
+                Stage::Exec,
+                format!("did not exec within {} s", HELPER_EXEC_WAIT.as_secs()),
+            ),
+        });
+    }
+    match started.failure() {
+        None => Ok(pid),
+        Some(error) => {
+            // It has left (it reports just before it exits): reap it here,
+            // so it is neither signalled by the shutdown nor reported as a
+            // stray zombie.
+            reap(pid);
+            Err(SpawnFailure { error })
+        }
+    }
+}
+
+fn reap(pid: i32) {
     let mut status = 0;
     // SAFETY: waiting for our own child; status is a valid out-pointer.
     while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
-    Err(SpawnFailure {
-        error: failure(launch, step, e),
-    })
 }
 
-fn failure(launch: &Launch, step: Step, e: i32) -> Error {
+/// In pidone, once the command has started: close every descriptor >= 3
+/// it inherited (sys::process::close_inherited).
+pub fn close_inherited() {
+    process::close_inherited();
+}
+
+fn failure(launch: &Launch, step: Step, e: i32, detail: i32) -> Error {
     let cmd = launch.argv.first().map_or_else(String::new, |a| {
         String::from_utf8_lossy(a.as_bytes()).into_owned()
     });
     let (stage, what) = match step {
         Step::Session => (Stage::Console, "cannot set up the session".to_string()),
         Step::Stdio => (Stage::Console, "cannot attach stdio".to_string()),
-        Step::Caps => (Stage::Caps, "cannot drop capabilities".to_string()),
+        Step::Caps => return Error::new(Stage::Caps, describe_caps(e, detail)),
         Step::User => (Stage::User, "cannot switch user".to_string()),
         Step::Workdir => {
             let dir = launch
@@ -162,6 +256,39 @@ fn failure(launch: &Launch, step: Step, e: i32) -> Error {
         }
     };
     Error::new(stage, format!("{}: {}", what, describe(e)))
+}
+
+/// A capability failure the child reported (`sys::caps::Failure`).
+fn describe_caps(e: i32, detail: i32) -> String {
+    let reason = || describe(e);
+    if detail < 0 {
+        return format!("cannot set no_new_privs: {}", reason());
+    }
+    let c = (detail & 0xff) as usize;
+    let cap = crate::values::CAP_NAMES
+        .get(c)
+        .map_or_else(|| c.to_string(), |n| format!("CAP_{}", n));
+    let set = match detail >> 8 {
+        0 => return format!("cannot drop {}: {}", cap, reason()),
+        1 => {
+            return format!(
+                "{} is still in the bounding set and no_new_privs is off",
+                cap
+            )
+        }
+        6 => {
+            return format!(
+                "cannot drop {} from the bounding set (no CAP_SETPCAP) nor set no_new_privs: {}",
+                cap,
+                reason()
+            )
+        }
+        2 => "permitted set",
+        3 => "effective set",
+        4 => "inheritable set",
+        _ => "ambient set",
+    };
+    format!("{} is still in the {} after the drop", cap, set)
 }
 
 /// dumb-init's way: a terminal can be the controlling terminal of one
@@ -190,15 +317,15 @@ fn release_tty() {
     }
 }
 
-/// In the child: set up, then exec. Returns only on failure. It runs in
-/// pidone's memory, so it changes nothing but `p` and allocates nothing,
-/// except in the close-fds fallback for old kernels (see there).
-fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32) {
+/// In the child: set up, then exec. Returns only on failure: the step,
+/// the errno and a detail. On Linux it runs in pidone's memory, so it
+/// changes nothing but `p` and allocates nothing.
+fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> Report {
     // SAFETY: plain system calls on our own process.
     unsafe {
         if launch.new_session {
             if libc::setsid() < 0 {
-                return (Step::Session, errno());
+                return (Step::Session, errno(), 0);
             }
         } else if !launch.keep_group {
             libc::setpgid(0, 0);
@@ -207,11 +334,11 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
             for (from, to) in [(io.stdin, 0), (io.stdout, 1), (io.stderr, 2)] {
                 // dup2 clears close-on-exec on the copy.
                 if from != to && libc::dup2(from, to) < 0 {
-                    return (Step::Stdio, errno());
+                    return (Step::Stdio, errno(), 0);
                 }
             }
             if io.controlling_tty && libc::ioctl(0, libc::TIOCSCTTY, 1) < 0 {
-                return (Step::Stdio, errno());
+                return (Step::Stdio, errno(), 0);
             }
         } else if launch.new_session {
             // dumb-init's way: take the terminal when there is one.
@@ -224,31 +351,35 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
             // SIGTTOU is still blocked here, so this cannot stop us.
             libc::tcsetpgrp(0, libc::getpid());
         }
+        // Bounding and ambient sets first: that takes CAP_SETPCAP, which
+        // the user switch clears.
+        let mut bounding_kept = false;
         if let Some(caps) = &launch.drop_caps {
-            if let Err(e) = crate::sys::caps::drop_bounding(caps) {
-                return (Step::Caps, e);
+            match crate::sys::caps::drop_bounding(caps) {
+                Ok(kept) => bounding_kept = kept,
+                Err((e, detail)) => return (Step::Caps, e, detail),
             }
         }
         if let Some(c) = &launch.cred {
             let e = process::set_ids(&p.groups, c.uid, c.gid);
             if e != 0 {
-                return (Step::User, e);
+                return (Step::User, e, 0);
             }
         }
         if let Some(caps) = &launch.drop_caps {
-            if let Err(e) = crate::sys::caps::drop_sets(caps) {
-                return (Step::Caps, e);
+            if let Err((e, detail)) = crate::sys::caps::drop_sets(caps, bounding_kept) {
+                return (Step::Caps, e, detail);
             }
         }
         if let Some(dir) = &launch.cwd {
             if libc::chdir(dir.as_ptr()) != 0 {
-                return (Step::Workdir, errno());
+                return (Step::Workdir, errno(), 0);
             }
         }
         if launch.no_new_privs {
             let e = process::no_new_privs();
             if e != 0 {
-                return (Step::Caps, e);
+                return (Step::Caps, e, -1);
             }
         }
         if launch.close_fds {
@@ -281,7 +412,7 @@ fn child(launch: &Launch, p: &mut Prepared, inherited: &Inherited) -> (Step, i32
         if denied && err == libc::ENOENT {
             err = libc::EACCES;
         }
-        (Step::Exec, err)
+        (Step::Exec, err, 0)
     }
 }
 

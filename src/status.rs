@@ -65,6 +65,9 @@ pub fn record(
         "restarts": restarts,
         "oom_kills": oom.kills,
         "oom_killed": oom.command,
+        // Lines pidone could not write to its stderr at the time (the
+        // terminal or pipe was stopped or full): see log.rs.
+        "log_lines_dropped": crate::log::dropped(),
     });
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The log directory may be disabled or elsewhere.

@@ -12,8 +12,11 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cgroup;
+use crate::error::errno;
+use crate::features::{Due, Features};
 use crate::launch::Launch;
 use crate::plan::{End, Plan, Restart, Target};
+use crate::say;
 use crate::spawn;
 use crate::status::{self, Exit};
 use crate::sys::signals::{self, Inherited, Wake, ALL};
@@ -37,11 +40,15 @@ struct Supervisor<'a> {
     pid1: bool,
     /// The command being supervised, while it runs.
     child: Option<i32>,
+    /// What it has to say: whether it has exec'd yet, or why it could not.
+    report: Option<spawn::Started<'a>>,
     /// The last command started, also once it has ended: its process group
     /// is what dumb-init signals at the end.
     last_child: Option<i32>,
     /// SIGTERM or SIGINT came: no more restarts.
     stopping: bool,
+    /// The descriptors pidone inherited are closed (see `let_go_of_fds`).
+    fds_closed: bool,
     /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
     /// each readable one goes to `ready`. Empty unless a feature asks.
     watched: Vec<RawFd>,
@@ -55,11 +62,52 @@ struct Supervisor<'a> {
     cgroup: Option<cgroup::Cgroup>,
     /// When to look for it: a moment after the first spawn.
     discover_at: Option<Instant>,
+    /// Held signals, watched paths, the readiness relay (features.rs).
+    features: Features,
+}
+
+/// One SIGTERM round of a shutdown: who had the signal, and who has had
+/// its SIGCONT since (once each: a process that stops itself again has
+/// had its chance, and waking it again and again would keep pidone busy
+/// for as long as it likes). Both sorted.
+#[derive(Default)]
+struct Round {
+    termed: Vec<i32>,
+    continued: Vec<i32>,
+}
+
+impl Round {
+    fn new(mut termed: Vec<i32>) -> Round {
+        termed.sort_unstable();
+        Round {
+            termed,
+            continued: Vec::new(),
+        }
+    }
+
+    /// SIGCONT to `pid` if it had the SIGTERM and no SIGCONT yet.
+    fn wake(&mut self, pid: i32) {
+        if self.termed.binary_search(&pid).is_err() {
+            return;
+        }
+        let Err(at) = self.continued.binary_search(&pid) else {
+            return;
+        };
+        self.continued.insert(at, pid);
+        log::debug!("pid {} is stopped: sending SIGCONT", pid);
+        // SAFETY: kill with plain integers.
+        unsafe {
+            libc::kill(pid, libc::SIGCONT);
+        }
+    }
 }
 
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
 pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
+    let features = Features::start(plan);
+    let changed = features.launch(launch);
+    let launch = changed.as_ref().unwrap_or(launch);
     let mut s = Supervisor {
         plan,
         launch,
@@ -67,9 +115,12 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         inherited,
         pid1: process::is_init(),
         child: None,
+        report: None,
         last_child: None,
         stopping: false,
-        watched: Vec::new(),
+        fds_closed: false,
+        watched: features.fds(),
+        features,
         oom: None,
         run_oom: status::Oom::default(),
         oom_exit_due: false,
@@ -88,6 +139,14 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
     s.shutdown_rest();
     s.kill_cgroup();
     code
+}
+
+/// The sooner of two optional deadlines (None: no deadline).
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn should_restart(policy: Restart, exit: &Exit, restarts: u32) -> bool {
@@ -125,6 +184,11 @@ impl Supervisor<'_> {
             if self.stopping || !should_restart(self.plan.restart, &exit, restarts) {
                 return code;
             }
+            // Nothing of this run lives on into the next one.
+            self.clear_leftovers();
+            if self.stopping {
+                return code;
+            }
             if clock.elapsed() > STABLE_RUN {
                 delay = FIRST_RESTART_DELAY;
             }
@@ -145,12 +209,12 @@ impl Supervisor<'_> {
         if let Some(n) = nest {
             cgroup::enter(&n.command);
         }
-        let spawned = spawn::spawn(self.launch, self.inherited);
+        let spawned = spawn::start(self.launch, self.inherited);
         if let Some(n) = nest {
             cgroup::enter(&n.init);
         }
-        let pid = match spawned {
-            Ok(pid) => pid,
+        let started = match spawned {
+            Ok(s) => s,
             Err(f) => {
                 log::error!("{}", f.error);
                 return Exit {
@@ -159,50 +223,82 @@ impl Supervisor<'_> {
                 };
             }
         };
+        let pid = started.pid;
         self.child = Some(pid);
         self.last_child = Some(pid);
         if self.cgroup.is_none() && self.discover_at.is_none() {
             self.discover_at = Some(Instant::now() + DISCOVER_AFTER);
         }
+        self.report = Some(started);
+        self.let_go_of_fds();
         // Keep no directory busy (the child keeps the cwd it was given).
         let _ = std::env::set_current_dir("/");
-        log::info!("started pid {}", pid);
+        say::started(self.plan.log.style, &self.plan.command, pid);
         // Start-up is over: let its pages go (see resident.rs).
         resident::release_read_only();
         loop {
-            let timeout = self.cgroup_timeout();
-            let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
-                Wake::Signal(info) => Some(info),
-                Wake::Ready(fd) => {
-                    self.ready(fd);
-                    None
+            for due in self.features.due() {
+                match due {
+                    Due::Forward(sig) => self.deliver(sig),
+                    Due::Send(sig) => self.send(sig),
                 }
-                Wake::Timeout => {
-                    self.discover_when_due();
-                    self.oom_tick(false);
-                    None
-                }
-            };
-            match info {
-                Some(i) if i.si_signo == libc::SIGCHLD => {
-                    if let (Some(exit), _) = self.reap() {
-                        self.child = None;
-                        self.oom_tick(true);
-                        log::info!("pid {} {}", pid, exit.describe());
-                        return exit;
-                    }
-                }
-                Some(i) if !signals::self_inflicted(&i) => self.forward(i.si_signo),
-                _ => {}
             }
             if self.oom_exit_due {
                 return self.oom_exit();
             }
+            let timeout = earliest(self.features.timeout(), self.cgroup_timeout());
+            let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
+                Wake::Signal(info) => info,
+                Wake::Ready(fd) => {
+                    self.ready(fd);
+                    continue;
+                }
+                Wake::Timeout => {
+                    self.discover_when_due();
+                    self.oom_tick(false);
+                    continue;
+                }
+            };
+            if info.si_signo == libc::SIGCHLD {
+                say::sigchld(self.plan.log.style);
+                if let (Some(exit), _) = self.reap() {
+                    self.child = None;
+                    self.oom_tick(true);
+                    self.features.command_ended();
+                    let failed = self.report.take().and_then(|mut r| r.failure());
+                    if let Some(e) = failed {
+                        // It never exec'd: exactly what a failed spawn says.
+                        log::error!("{}", e);
+                        return Exit {
+                            code: e.code,
+                            signal: None,
+                        };
+                    }
+                    say::command_ended(self.plan.log.style, pid, &exit);
+                    return exit;
+                }
+            } else if !signals::self_inflicted(&info) {
+                self.forward(info.si_signo);
+            }
         }
+    }
+
+    /// Close the descriptors pidone inherited once the command has its
+    /// copies, so a pipe reaches end-of-file and a listener closes when
+    /// the command closes its own. Not with a restart policy that hands
+    /// them on: every run gets them (socket activation across restarts).
+    fn let_go_of_fds(&mut self) {
+        let handed_on = !self.launch.close_fds && self.plan.restart != Restart::No;
+        if self.fds_closed || (handed_on && !self.plan.pause) {
+            return;
+        }
+        self.fds_closed = true;
+        spawn::close_inherited();
     }
 
     /// `-P`: nothing to run; reap until told to stop.
     fn pause(&mut self) -> i32 {
+        self.let_go_of_fds();
         loop {
             let timeout = self.cgroup_timeout();
             match signals::wait_or_ready(ALL, &self.watched, timeout) {
@@ -228,7 +324,9 @@ impl Supervisor<'_> {
             w.ready();
             return;
         }
-        self.watched.retain(|&w| w != fd);
+        if !self.features.ready(fd) {
+            self.watched.retain(|&w| w != fd);
+        }
     }
 
     /// Find the container's cgroup (setup/cgroup.rs) and watch its OOM
@@ -265,10 +363,7 @@ impl Supervisor<'_> {
         let find = self
             .discover_at
             .map(|t| t.saturating_duration_since(Instant::now()));
-        match (oom, find) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(oom, find)
     }
 
     /// Look for OOM kills that are due (`now`: the run is ending).
@@ -337,7 +432,7 @@ impl Supervisor<'_> {
         let n = cgroup::kill_all(&cg);
         if n > 0 {
             log::info!("cgroup.kill: {} cgroup(s) killed", n);
-            self.wait_for_rest(KILL_WAIT, &[]);
+            self.wait_for_rest(KILL_WAIT, &mut Round::default());
         }
         cgroup::tidy(&cg);
     }
@@ -368,68 +463,84 @@ impl Supervisor<'_> {
     /// Reap every process that has exited. Returns the command's exit if it
     /// was among them, and whether any child is left.
     fn reap(&mut self) -> (Option<Exit>, bool) {
-        self.reap_and_wake(&[])
+        self.reap_and_wake(None, None)
     }
 
-    /// `reap`, and SIGCONT to any child of `termed` (they had their SIGTERM)
-    /// that has stopped: one caught stopping just as the SIGTERM went out
-    /// is still woken, since waitpid reports each stop once.
-    fn reap_and_wake(&mut self, termed: &[i32]) -> (Option<Exit>, bool) {
-        let flags = if termed.is_empty() {
-            libc::WNOHANG
-        } else {
+    /// `reap`, until `deadline` at the latest; and with a shutdown round,
+    /// SIGCONT to its stopped children (`Round::wake`): one caught
+    /// stopping just as the SIGTERM went out is still woken, since waitpid
+    /// reports each stop once. With a deadline, "children left" is also
+    /// the answer when the time is up.
+    fn reap_and_wake(
+        &mut self,
+        mut round: Option<&mut Round>,
+        deadline: Option<Instant>,
+    ) -> (Option<Exit>, bool) {
+        let flags = if round.is_some() {
             libc::WNOHANG | libc::WUNTRACED
+        } else {
+            libc::WNOHANG
         };
         let mut main = None;
         loop {
+            // Processes that exit (or stop) as fast as they are reaped
+            // cannot hold the shutdown past its deadline.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return (main, true);
+            }
             let mut status = 0;
             // SAFETY: status is a valid out-pointer.
             let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
             if pid <= 0 {
                 // 0: children remain, none exited; -1: ECHILD, none left.
+                say::reaped_all(self.plan.log.style, pid == 0);
                 return (main, pid == 0);
             }
             if libc::WIFSTOPPED(status) {
-                if termed.contains(&pid) {
-                    log::debug!("pid {} stopped: sending SIGCONT", pid);
-                    // SAFETY: kill with plain integers.
-                    unsafe {
-                        libc::kill(pid, libc::SIGCONT);
-                    }
+                if let Some(r) = round.as_deref_mut() {
+                    r.wake(pid);
                 }
                 continue;
             }
             let exit = Exit::from_status(status);
+            say::reaped(self.plan.log.style, pid);
             self.oom_reaped(pid, &exit);
             if Some(pid) == self.child {
                 main = Some(exit);
             } else if self.daemons.contains(&pid) {
                 log::info!("helper pid {} {}", pid, exit.describe());
-            } else if self.plan.warn_reap {
-                log::warn!("reaped zombie pid {} ({})", pid, exit.describe());
             } else {
-                log::debug!("reaped pid {} ({})", pid, exit.describe());
+                say::reaped_other(self.plan.log.style, self.plan.warn_reap, pid, &exit);
             }
         }
     }
 
-    /// Pass a signal on to the command, after rewrites.
+    /// Pass a signal on to the command, after rewrites; or hold it first
+    /// (`--delay`).
     fn forward(&mut self, sig: i32) {
-        if matches!(sig, libc::SIGTERM | libc::SIGINT) && self.plan.restart != Restart::No {
+        let stop_request = matches!(sig, libc::SIGTERM | libc::SIGINT);
+        if stop_request && self.plan.restart != Restart::No {
             self.stopping = true;
         }
-        let Some(child) = self.child else { return };
+        if self.child.is_some() && self.features.hold(sig) {
+            return;
+        }
+        self.deliver(sig);
+    }
+
+    /// `forward`, now.
+    fn deliver(&mut self, sig: i32) {
+        if self.child.is_none() {
+            return;
+        }
         match self.plan.signals.rewritten(sig) {
             None => log::debug!("dropped {}", signals::name(sig)),
             Some(to) => {
-                let target = match self.plan.signals.target {
-                    Target::Child => child,
-                    Target::Group => -child,
-                };
-                log::debug!("forwarding {} to {}", signals::name(to), target);
-                // SAFETY: kill with plain integers; ESRCH (already gone) is fine.
-                unsafe {
-                    libc::kill(target, to);
+                self.send(to);
+                if matches!(sig, libc::SIGTERM | libc::SIGINT) {
+                    if let Some(child) = self.child {
+                        self.end_if_held_before_exec(child);
+                    }
                 }
             }
         }
@@ -438,6 +549,49 @@ impl Supervisor<'_> {
             && matches!(sig, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
         {
             self.suspend();
+        }
+    }
+
+    /// A stop request for a command that never started: its child is
+    /// stopped (by a process of the command's user) between the user
+    /// switch and the exec, and would never act on the signal. It runs
+    /// none of the command's code yet, so SIGKILL loses nothing; the run
+    /// then ends as any other, and so does the container.
+    fn end_if_held_before_exec(&mut self, child: i32) {
+        let Some(report) = self.report.as_mut() else {
+            return;
+        };
+        // Without this namespace's /proc the state cannot be read: a child
+        // still before its exec at a stop request goes anyway.
+        let stopped = !procfs::is_own() || procfs::is_stopped(child);
+        if !report.pending() || !stopped {
+            return;
+        }
+        log::warn!(
+            "pid {} is held stopped before it could exec the command; killing it",
+            child
+        );
+        // SAFETY: kill with plain integers, on our own child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+        }
+    }
+
+    /// Send `sig` to the command (or its group) as it is.
+    fn send(&self, sig: i32) {
+        let Some(child) = self.child else { return };
+        let target = match self.plan.signals.target {
+            Target::Child => child,
+            Target::Group => -child,
+        };
+        say::forwarding(self.plan.log.style, sig, target);
+        // SAFETY: kill with plain integers. ESRCH for the group: the child
+        // has not made it yet (it is still on its way to the exec), so the
+        // signal goes to the child itself.
+        unsafe {
+            if libc::kill(target, sig) != 0 && target < 0 && errno() == libc::ESRCH {
+                libc::kill(child, sig);
+            }
         }
     }
 
@@ -479,7 +633,8 @@ impl Supervisor<'_> {
     }
 
     /// SIGTERM to everything left, a grace period while reaping, then
-    /// SIGKILL. What none of tini, dumb-init and catatonit does.
+    /// SIGKILL. What none of tini, dumb-init and catatonit does. Every wait
+    /// in it has a deadline, whatever the processes do.
     fn shutdown_rest(&mut self) {
         if !self.pid1 && self.plan.end == End::DumbInit {
             self.end_like_dumb_init();
@@ -492,8 +647,7 @@ impl Supervisor<'_> {
             log::debug!("grace 0: leaving the rest to the kernel");
             return;
         }
-        // Those that got the SIGTERM, so may get a SIGCONT after it.
-        let mut termed = Vec::new();
+        let mut round = Round::default();
         match self.plan.signals.rewritten(libc::SIGTERM) {
             Some(sig) => {
                 log::info!(
@@ -503,8 +657,8 @@ impl Supervisor<'_> {
                 );
                 let reached = self.signal_rest(sig);
                 if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
-                    self.continue_stopped(&reached);
-                    termed = reached;
+                    round = Round::new(reached);
+                    self.continue_stopped(&mut round, &[]);
                 }
             }
             None => log::info!(
@@ -512,22 +666,22 @@ impl Supervisor<'_> {
                 self.plan.grace.as_millis()
             ),
         }
-        if self.wait_for_rest(self.plan.grace, &termed) {
+        if self.wait_for_rest(self.plan.grace, &mut round) {
             return;
         }
         log::warn!("processes still running after the grace period; sending SIGKILL");
         self.signal_rest(libc::SIGKILL);
-        if !self.wait_for_rest(KILL_WAIT, &[]) {
+        if !self.wait_for_rest(KILL_WAIT, &mut Round::default()) {
             log::warn!("some processes did not go after SIGKILL");
         }
     }
 
     /// Reap until no child is left (true) or the time is up (false).
-    /// Stopped children among `termed` are woken as they are found.
-    fn wait_for_rest(&mut self, limit: Duration, termed: &[i32]) -> bool {
+    /// Stopped children of the round are woken as they are found.
+    fn wait_for_rest(&mut self, limit: Duration, round: &mut Round) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if !self.reap_and_wake(termed).1 {
+            if !self.reap_and_wake(Some(round), Some(deadline)).1 {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -535,7 +689,7 @@ impl Supervisor<'_> {
                 return false;
             }
             match signals::wait(ALL, Some(left)) {
-                None => return !self.reap_and_wake(termed).1,
+                None => {}
                 Some(i) if i.si_signo == libc::SIGCHLD || signals::self_inflicted(&i) => {}
                 Some(i) => {
                     let sig = i.si_signo;
@@ -545,6 +699,120 @@ impl Supervisor<'_> {
                 }
             }
         }
+    }
+
+    /// Before a restart: the processes the last run left behind get what
+    /// the end gives them (SIGTERM, the grace, SIGKILL), so none of them
+    /// is there when the next run starts; one left stopped by an earlier
+    /// run could hold the next one's child. The helper daemons and their
+    /// descendants are not the run's and stay.
+    fn clear_leftovers(&mut self) {
+        self.reap();
+        let left = self.leftovers();
+        if left.is_empty() {
+            return;
+        }
+        let grace = self.plan.grace;
+        let sig = self.plan.signals.rewritten(libc::SIGTERM);
+        if let Some(sig) = sig.filter(|_| !grace.is_zero()) {
+            log::info!(
+                "{} processes left by the last run: sending {}; grace {} ms",
+                left.len(),
+                signals::name(sig),
+                grace.as_millis()
+            );
+            for &pid in &left {
+                // SAFETY: kill with plain integers.
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+            }
+            let mut round = Round::default();
+            if ![libc::SIGCONT, libc::SIGKILL, libc::SIGSTOP].contains(&sig) {
+                round = Round::new(left);
+                let spared = self.spared();
+                self.continue_stopped(&mut round, &spared);
+            }
+            if self.wait_for_leftovers(grace, &mut round, false) {
+                return;
+            }
+            log::warn!(
+                "processes of the last run still there after the grace period; sending SIGKILL"
+            );
+        } else {
+            log::info!(
+                "{} processes left by the last run: sending SIGKILL",
+                left.len()
+            );
+        }
+        if !self.wait_for_leftovers(KILL_WAIT, &mut Round::default(), true) {
+            log::warn!("some processes of the last run did not go after SIGKILL");
+        }
+    }
+
+    /// Wait until none of the last run's processes is left (true) or the
+    /// time is up (false). `killing`: each look SIGKILLs what it finds, so
+    /// one forked meanwhile goes too.
+    /// Processes that are not pidone's children end without a SIGCHLD, so
+    /// it looks again at least every TICK.
+    fn wait_for_leftovers(&mut self, limit: Duration, round: &mut Round, killing: bool) -> bool {
+        const TICK: Duration = Duration::from_millis(20);
+        let deadline = Instant::now() + limit;
+        loop {
+            self.reap_and_wake(Some(round), Some(deadline));
+            let left = self.leftovers();
+            if left.is_empty() {
+                return true;
+            }
+            if killing {
+                for &pid in &left {
+                    // SAFETY: kill with plain integers.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = (deadline - now).min(TICK);
+            if let Some(i) = signals::wait(ALL, Some(wait)) {
+                if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT)
+                    && !signals::self_inflicted(&i)
+                {
+                    // Told to stop: the final shutdown takes it from here.
+                    log::info!("told to stop: no more restarts");
+                    self.stopping = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The helper daemons and their descendants, from /proc now.
+    fn spared(&self) -> Vec<i32> {
+        if self.daemons.is_empty() {
+            return Vec::new();
+        }
+        let all = procfs::table();
+        let mut out: Vec<i32> = self.daemons.to_vec();
+        for &d in self.daemons {
+            out.extend(sys::descendants(d, &all).iter().map(|p| p.pid));
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// What the last run left: every other process that is still alive
+    /// (zombies are only waiting to be reaped), but the helper daemons.
+    fn leftovers(&self) -> Vec<i32> {
+        let spared = self.spared();
+        self.rest()
+            .into_iter()
+            .filter(|p| p.state != 'Z' && spared.binary_search(&p.pid).is_err())
+            .map(|p| p.pid)
+            .collect()
     }
 
     /// Signal every other process: as PID 1 the whole namespace, else every
@@ -565,19 +833,14 @@ impl Supervisor<'_> {
         rest
     }
 
-    /// SIGCONT to those of `termed` (they had their SIGTERM) that are
-    /// stopped: they could not act on it before SIGKILL otherwise. The
-    /// others get none, so no process sees a SIGCONT before its SIGTERM.
-    fn continue_stopped(&self, termed: &[i32]) {
-        let rest = self.rest();
-        let stopped = rest
-            .iter()
-            .filter(|p| p.state == 'T' && termed.contains(&p.pid));
-        for p in stopped {
-            log::debug!("pid {} is stopped: sending SIGCONT", p.pid);
-            // SAFETY: kill with plain integers.
-            unsafe {
-                libc::kill(p.pid, libc::SIGCONT);
+    /// SIGCONT to those of the round (they had their SIGTERM) that are
+    /// stopped, but `spared`: they could not act on it before SIGKILL
+    /// otherwise. The others get none, so no process sees a SIGCONT before
+    /// its SIGTERM.
+    fn continue_stopped(&self, round: &mut Round, spared: &[i32]) {
+        for p in self.rest() {
+            if p.state == 'T' && spared.binary_search(&p.pid).is_err() {
+                round.wake(p.pid);
             }
         }
     }

@@ -15,7 +15,9 @@ use std::os::unix::ffi::OsStrExt;
 use crate::error::{Error, Stage};
 use crate::sys::signals::{NAMES, RTMAX, RTMIN};
 
-use crate::plan::{Cidr, EnvVar, Id, MountFlags, MountOptions, PowerAction, UserSpec};
+use crate::plan::{
+    Cidr, EnvVar, Helper, Id, MountFlags, MountOptions, OnChange, PowerAction, Restart, UserSpec,
+};
 
 // ---- signals -------------------------------------------------------------
 
@@ -312,6 +314,129 @@ pub fn env_vars(entries: Vec<OsString>, source: &str, warnings: &mut Vec<String>
         .collect()
 }
 
+/// Docker's `--env-file` format: one `NAME=value` a line, the value
+/// verbatim (no quotes removed); leading white space and blank lines and
+/// `#` comments skipped; a line that is only `NAME` takes the value
+/// `lookup` gives (pidone's own environment), or is left out. Errors name
+/// the line by number, never by its text (it may hold a secret).
+pub fn env_file(
+    text: &[u8],
+    lookup: impl Fn(&OsStr) -> Option<OsString>,
+) -> Result<Vec<EnvVar>, String> {
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    let mut out = Vec::new();
+    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match line.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(start) => line.get(start..).unwrap_or_default(),
+            None => continue,
+        };
+        if line.starts_with(b"#") {
+            continue;
+        }
+        if std::str::from_utf8(line).is_err() {
+            return Err(format!("line {}: not valid UTF-8", i + 1));
+        }
+        let (name, value) = match line.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                line.get(..eq).unwrap_or_default(),
+                Some(line.get(eq + 1..).unwrap_or_default()),
+            ),
+            None => (line, None),
+        };
+        if name.is_empty() {
+            return Err(format!("line {}: no variable name", i + 1));
+        }
+        if name.iter().any(u8::is_ascii_whitespace) {
+            return Err(format!("line {}: the name contains white space", i + 1));
+        }
+        let name = OsStr::from_bytes(name).to_owned();
+        let value = match value {
+            Some(v) => OsStr::from_bytes(v).to_owned(),
+            None => match lookup(&name) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        out.push(EnvVar { name, value });
+    }
+    Ok(out)
+}
+
+// ---- features --------------------------------------------------------------
+
+/// `SIG:SECONDS` (`TERM:10`, `SIGQUIT:2.5`): a signal held before it is
+/// forwarded. SIGKILL and SIGSTOP never reach pidone, SIGCHLD is its own.
+pub fn delay(text: &str) -> Option<(i32, Duration)> {
+    let (sig, secs) = text.split_once(':')?;
+    let sig =
+        signal(sig).filter(|&s| ![0, libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(&s))?;
+    Some((sig, seconds(secs)?))
+}
+
+/// `PATH:SIG` (`/etc/app:HUP`); the last `:` splits, so a path may hold
+/// one. The path must be absolute.
+pub fn on_change(text: &str) -> Option<OnChange> {
+    let (path, sig) = text.rsplit_once(':')?;
+    let signal = signal(sig).filter(|&s| s > 0)?;
+    path.starts_with('/').then(|| OnChange {
+        path: path.into(),
+        signal,
+    })
+}
+
+/// `no`, `always`, `on-failure` or `on-failure:N`.
+pub fn restart(text: &str) -> Option<Restart> {
+    match text.trim() {
+        "no" => Some(Restart::No),
+        "always" => Some(Restart::Always),
+        "on-failure" => Some(Restart::OnFailure { max: None }),
+        t => t
+            .strip_prefix("on-failure:")?
+            .parse::<u32>()
+            .ok()
+            .map(|n| Restart::OnFailure { max: Some(n) }),
+    }
+}
+
+pub const RESTART_FORM: &str = "no, always, on-failure or on-failure:N";
+
+/// A helper daemon on a command line: its words split on white space (no
+/// quoting), the first one `pidfile=PATH` when it writes one; or a JSON
+/// array of strings for arguments with spaces (`["/sbin/d", "-f"]`).
+pub fn helper(text: &str) -> Option<Helper> {
+    let t = text.trim();
+    if t.starts_with('[') {
+        // As a Value: the parser the metadata uses, no second one.
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(t) else {
+            return None;
+        };
+        let argv = items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Some(OsString::from(s)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        return (!argv.is_empty()).then_some(Helper {
+            argv,
+            pidfile: None,
+        });
+    }
+    let mut words = t.split_whitespace().peekable();
+    let pidfile = words
+        .next_if(|w| w.starts_with("pidfile="))
+        .and_then(|w| w.strip_prefix("pidfile="))
+        .map(std::path::PathBuf::from);
+    if pidfile.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return None;
+    }
+    let argv: Vec<OsString> = words.map(OsString::from).collect();
+    (!argv.is_empty()).then_some(Helper { argv, pidfile })
+}
+
+pub const HELPER_FORM: &str = "'[pidfile=PATH] COMMAND ARGS...' or a JSON array of strings";
+
 // ---- names ---------------------------------------------------------------
 
 /// A host name as RFC 1123 has it: dot-separated labels of 1 to 63
@@ -444,6 +569,54 @@ mod tests {
         assert_eq!(signal("-1"), None);
         assert_eq!(signal("BOGUS"), None);
         assert_eq!(signal(""), None);
+    }
+
+    #[test]
+    fn feature_values() {
+        assert_eq!(delay("TERM:10"), Some((15, Duration::from_secs(10))));
+        assert_eq!(delay("sigquit:0.5"), Some((3, Duration::from_millis(500))));
+        for bad in ["TERM", "KILL:1", "CHLD:1", "TERM:-1", "0:1", ":1"] {
+            assert_eq!(delay(bad), None, "{}", bad);
+        }
+        let w = on_change("/etc/a:b/c.conf:HUP").unwrap();
+        assert_eq!((w.path.to_str(), w.signal), (Some("/etc/a:b/c.conf"), 1));
+        assert_eq!(on_change("rel:HUP"), None);
+        assert_eq!(on_change("/x:0"), None);
+        assert_eq!(
+            restart("on-failure:3"),
+            Some(Restart::OnFailure { max: Some(3) })
+        );
+        assert_eq!(restart("always"), Some(Restart::Always));
+        assert_eq!(restart("sometimes"), None);
+        let h = helper("pidfile=/run/d.pid /sbin/d -f").unwrap();
+        assert_eq!(h.argv, [OsString::from("/sbin/d"), OsString::from("-f")]);
+        assert_eq!(
+            h.pidfile.as_deref(),
+            Some(std::path::Path::new("/run/d.pid"))
+        );
+        let h = helper(r#"["/bin/sh", "-c", "a b"]"#).unwrap();
+        assert_eq!(h.argv.len(), 3);
+        assert!(h.pidfile.is_none());
+        for bad in ["", "  ", "pidfile=/p", "pidfile= x", "[]", "[1]"] {
+            assert_eq!(helper(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn docker_env_file_format() {
+        let text = b"\xef\xbb\xbf# comment\n\n  A=1\nB=\"quoted\" kept \r\nC==x\nHOME\nMISSING\n\t# indented comment\n";
+        let look = |n: &OsStr| (n == "HOME").then(|| OsString::from("/root"));
+        let got: Vec<String> = env_file(text, look)
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}={}", v.name.to_string_lossy(), v.value.to_string_lossy()))
+            .collect();
+        assert_eq!(got, ["A=1", "B=\"quoted\" kept ", "C==x", "HOME=/root"]);
+        let e = env_file(b"A=1\n=secret\n", |_| None).unwrap_err();
+        assert_eq!(e, "line 2: no variable name");
+        let e = env_file(b"A B=secret", |_| None).unwrap_err();
+        assert!(e.contains("white space") && !e.contains("secret"));
+        assert!(env_file(b"A=\xff", |_| None).unwrap_err().contains("UTF-8"));
     }
 
     #[test]

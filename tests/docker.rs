@@ -501,11 +501,12 @@ fn init_126_127_equal_docker_without_an_init() {
             cmd,
             stderr(&init)
         );
-        // One line naming the command, from pidone, not from the engine.
+        // One line naming the command, from pidone (as docker-init, in
+        // tini's form), not from the engine.
         let e = stderr(&init);
         assert!(
             e.lines()
-                .any(|l| l.starts_with("pidone: ") && l.contains(cmd)),
+                .any(|l| l.starts_with("[ERROR tini (1)] stage=exec: ") && l.contains(cmd)),
             "{}: {}",
             cmd,
             e
@@ -532,7 +533,12 @@ fn init_is_pid_1_and_is_pidone() {
         "{}",
         out
     );
-    assert!(lines[1].starts_with("pidone version "), "{}", out);
+    // Under Docker's name for tini, tini's form, naming pidone.
+    assert!(
+        lines[1].starts_with("tini version ") && lines[1].contains("+pidone."),
+        "{}",
+        out
+    );
     assert_ne!(lines[2], "1", "the command is not PID 1: {}", out);
 }
 
@@ -1061,4 +1067,129 @@ fn readme_dockerfile_is_what_the_image_tests_build() {
     );
     let entry = inspect(&d.img, "{{json .Config.Entrypoint}}");
     assert_eq!(entry, r#"["/sbin/pidone","--"]"#);
+}
+
+// ------------------------------------------------- the image to copy from
+
+static PIDONE_IMAGE: OnceLock<()> = OnceLock::new();
+
+/// image/Dockerfile built the way scripts/image.sh does for this machine
+/// (the binary at linux/amd64/pidone of the context), tagged `pidone` as
+/// the README's recipe names it, once per test binary.
+fn pidone_image() -> &'static str {
+    daemons();
+    PIDONE_IMAGE.get_or_init(|| {
+        let ctx = dir().join("image-ctx");
+        std::fs::create_dir_all(ctx.join("linux/amd64")).expect("context");
+        std::fs::copy(pidone(), ctx.join("linux/amd64/pidone")).expect("copy");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("image/Dockerfile"),
+            ctx.join("Dockerfile"),
+        )
+        .expect("image/Dockerfile");
+        let o = sh(&format!(
+            "docker build -q --build-arg TARGETPLATFORM=linux/amd64 -t pidone {}",
+            ctx.display()
+        ));
+        ok(&o, "docker build image/Dockerfile");
+    });
+    "pidone"
+}
+
+#[test]
+fn the_pidone_image_holds_only_the_binary() {
+    let img = pidone_image();
+    // Its layers, from `docker save`: one, holding `pidone` alone.
+    let out = dir().join("image-save");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("mkdir");
+    ok(
+        &sh(&format!(
+            "docker save {} | tar -C {} -x",
+            img,
+            out.display()
+        )),
+        "docker save",
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest.json"))
+            .expect("manifest.json is JSON");
+    let layers = manifest[0]["Layers"].as_array().expect("Layers");
+    assert_eq!(layers.len(), 1, "one layer: {}", manifest);
+    let layer = out.join(layers[0].as_str().expect("layer path"));
+    let o = sh(&format!("tar -tvf {}", layer.display()));
+    let listing = ok(&o, "tar -t of the layer");
+    let names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(names, ["pidone"], "{}", listing);
+    assert!(listing.starts_with("-rwxr-xr-x"), "{}", listing);
+    let o = sh(&format!(
+        "tar -xOf {} pidone | cmp - {}",
+        layer.display(),
+        pidone().display()
+    ));
+    ok(&o, "the image's /pidone is the built binary");
+    assert_eq!(
+        inspect(img, "{{json .Config.Entrypoint}}"),
+        r#"["/pidone"]"#
+    );
+}
+
+#[test]
+fn readme_copy_from_recipe_runs_as_written() {
+    let d = daemons();
+    let _ = pidone_image();
+    let recipe = readme_recipe("dockerfile-copy-from");
+    assert!(
+        recipe.contains("COPY --from=pidone /pidone /sbin/pidone"),
+        "{}",
+        recipe
+    );
+    // `alpine` is the busybox image here.
+    let ctx = dir().join("copy-from-ctx");
+    std::fs::create_dir_all(&ctx).expect("context");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        recipe.replace("FROM alpine", &format!("FROM {}", d.bb)),
+    )
+    .expect("Dockerfile");
+    let img = name("copy-from");
+    let o = sh(&format!("docker build -q -t {} {}", img, ctx.display()));
+    ok(&o, "docker build of the COPY --from recipe");
+
+    // It runs the recipe's CMD under pidone: output, status, and the
+    // background job reaped before the end.
+    let o = docker(&["run", "--rm", &img]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "hello from pidone\n", "{}", stderr(&o));
+    // PID 1 is the copied pidone.
+    let o = docker(&[
+        "run",
+        "--rm",
+        &img,
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "/sbin/pidone -- sh -c cat /proc/1/cmdline | tr '\\0' ' ' "
+    );
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/sbin/pidone",
+        &img,
+        "--version",
+    ]);
+    let want = {
+        let mut c = Command::new(pidone());
+        c.arg("--version");
+        stdout(&run(c, DEADLINE))
+    };
+    assert_eq!(stdout(&o), want);
+    let _ = docker(&["rmi", &img]);
 }

@@ -1445,6 +1445,7 @@ fn readme_dockerinit_link_recipe_runs_as_written() {
     // path) may itself be under /tmp.
     let recipe = readme_recipe("dockerinit-link")
         .replace("/tmp/", &format!("{}/", s.0.display()))
+        .replace("/usr/bin/pidone", &pidone().display().to_string())
         .replace("/usr/local/bin/pidone", &pidone().display().to_string());
     // From a shell, as written; in pid and UTS namespaces of its own all
     // the same, as pidone is given no container here.

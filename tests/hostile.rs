@@ -9,269 +9,10 @@
 //! capabilities: no CAP_SYS_ADMIN, no CAP_SYS_BOOT. Resources are named
 //! with the `pdh` prefix and the test's pid.
 mod common;
+use common::bundle::*;
 use common::*;
 
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
-/// Long enough for any start; a hang shows as this deadline passing.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Docker's default capability set.
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-const VICTIM: &str = "root-only secret\n";
-
-fn sh(cmd: &str) -> Output {
-    Command::new("sh").args(["-c", cmd]).output().expect("sh")
-}
-
-fn must(cmd: &str) {
-    let o = sh(cmd);
-    assert!(o.status.success(), "`{}` failed: {}", cmd, stderr(&o));
-}
-
-/// A tmpfs mounted on a scratch directory, unmounted on drop.
-struct Tmpfs {
-    scratch: Scratch,
-}
-
-impl Tmpfs {
-    fn new(name: &str) -> Tmpfs {
-        require_root();
-        let scratch = Scratch::new(&format!("pdh-{}", name));
-        must(&format!(
-            "mount -t tmpfs -o size=256m,mode=0755 pdh-scratch {}",
-            scratch.0.display()
-        ));
-        Tmpfs { scratch }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = sh(&format!("umount -l {}", self.scratch.0.display()));
-    }
-}
-
-/// An OCI bundle on a tmpfs: a busybox root, pidone bind-mounted
-/// read-only at /sbin/pidone and /.dockerinit, Docker's default
-/// capabilities, a 64 MiB memory limit.
-struct Bundle {
-    // Dropped after the container is deleted (fields drop in order).
-    id: String,
-    dir: PathBuf,
-    config: serde_json::Value,
-    preserve_fds: u32,
-    _fs: Tmpfs,
-}
-
-impl Bundle {
-    fn new(name: &str, args: &[&str]) -> Bundle {
-        require("runc", "runc");
-        require("busybox", "busybox-static");
-        let fs = Tmpfs::new(name);
-        let dir = fs.scratch.0.clone();
-        let root = dir.join("rootfs");
-        for d in [
-            "bin",
-            "etc",
-            "proc",
-            "sys",
-            "dev",
-            "tmp",
-            "run",
-            "var/log",
-            "srv",
-            "sbin",
-            "home/app",
-            "etc/pidone",
-        ] {
-            std::fs::create_dir_all(root.join(d)).expect("mkdir");
-        }
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
-            .expect("chmod tmp");
-        let busybox = String::from_utf8(sh("command -v busybox").stdout).expect("utf8");
-        let busybox = busybox.trim();
-        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(busybox)
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in stdout(&list)
-            .lines()
-            .filter(|a| !a.is_empty() && *a != "busybox")
-        {
-            let _ = symlink("busybox", root.join("bin").join(applet));
-        }
-        std::fs::write(
-            root.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-        )
-        .expect("passwd");
-        std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").expect("group");
-        for f in [".dockerinit", "sbin/pidone"] {
-            std::fs::write(root.join(f), "").expect("mount point");
-        }
-        must(&format!(
-            "chown 1000:1000 {}",
-            root.join("home/app").display()
-        ));
-        must(&format!("cd {} && runc spec", dir.display()));
-        let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
-        let mut c: serde_json::Value = serde_json::from_str(&text).expect("json");
-        c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
-        c["hostname"] = serde_json::json!("pdh");
-        let p = &mut c["process"];
-        p["terminal"] = serde_json::json!(false);
-        p["args"] = serde_json::json!(args);
-        p["env"] = serde_json::json!(["PATH=/bin", "container=lxc"]);
-        p.as_object_mut().expect("process").remove("rlimits");
-        for set in ["bounding", "effective", "permitted"] {
-            p["capabilities"][set] = serde_json::json!(DOCKER_CAPS);
-        }
-        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64u64 << 20});
-        for dest in ["/.dockerinit", "/sbin/pidone"] {
-            c["mounts"]
-                .as_array_mut()
-                .expect("mounts")
-                .push(serde_json::json!({
-                    "destination": dest,
-                    "type": "bind",
-                    "source": pidone(),
-                    "options": ["bind", "ro"],
-                }));
-        }
-        Bundle {
-            id: format!("pdh-{}-{}", name, std::process::id()),
-            dir,
-            config: c,
-            preserve_fds: 0,
-            _fs: fs,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.join("rootfs").join(rel)
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        std::fs::write(self.path(rel), text).expect("write into the root");
-    }
-
-    fn read(&self, rel: &str) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.path(rel)).unwrap_or_default()).into_owned()
-    }
-
-    /// A root-only file, the target of every planted link.
-    fn victim(&self, rel: &str) {
-        self.write(rel, VICTIM);
-        std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(0o600))
-            .expect("chmod victim");
-    }
-
-    fn assert_victim(&self, rel: &str) {
-        assert_eq!(self.read(rel), VICTIM, "{} was written through a link", rel);
-    }
-
-    fn link(&self, rel: &str, target: &str) {
-        let _ = std::fs::remove_file(self.path(rel));
-        symlink(target, self.path(rel)).expect("plant link");
-    }
-
-    fn fifo(&self, rel: &str) {
-        let _ = std::fs::remove_file(self.path(rel));
-        must(&format!("mkfifo {}", self.path(rel).display()));
-    }
-
-    /// A sparse file far over any input limit and the memory limit.
-    fn huge(&self, rel: &str) {
-        let f = std::fs::File::create(self.path(rel)).expect("create");
-        f.set_len(1 << 30).expect("truncate");
-    }
-
-    fn metadata(&self, doc: serde_json::Value) {
-        self.write("etc/pidone/metadata.json", &doc.to_string());
-    }
-
-    fn command(&mut self) -> Command {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).expect("json"),
-        )
-        .expect("write config");
-        let mut cmd = Command::new("runc");
-        cmd.arg("--root").arg(self.dir.join("runc-state"));
-        cmd.args(["run", "--bundle"]).arg(&self.dir);
-        if self.preserve_fds > 0 {
-            cmd.arg(format!("--preserve-fds={}", self.preserve_fds));
-        }
-        cmd.arg(&self.id);
-        cmd
-    }
-
-    fn run(&mut self) -> Output {
-        run(self.command(), DEADLINE)
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = Command::new("runc")
-            .arg("--root")
-            .arg(self.dir.join("runc-state"))
-            .args(["delete", "--force", &self.id])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn code(o: &Output) -> Option<i32> {
-    o.status.code()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    )
-}
-
-/// The metadata flow: `pidone --metadata /etc/pidone/metadata.json`.
-fn metadata_bundle(name: &str, doc: serde_json::Value) -> Bundle {
-    let b = Bundle::new(
-        name,
-        &["/sbin/pidone", "--metadata", "/etc/pidone/metadata.json"],
-    );
-    b.metadata(doc);
-    b
-}
-
-fn dockerinit_bundle(name: &str, flags: &[&str], script: &str) -> Bundle {
-    let mut args = vec!["/.dockerinit"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", script]);
-    Bundle::new(name, &args)
-}
+use std::process::{Output, Stdio};
 
 // ------------------------------------------------------- planted links
 
@@ -661,4 +402,127 @@ fn no_new_privileges_on_request_only() {
         assert_eq!(code(&o), Some(0), "{}", show(&o));
         assert_eq!(stdout(&o).trim(), want, "{}", show(&o));
     }
+}
+
+// ------------------------------------------- output that blocks PID 1
+
+/// Everything the program side writes to the terminal, read in a thread
+/// until every holder of the slave side has closed it.
+fn drain(master: std::fs::File) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut m = master;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the slave side is closed for good.
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    })
+}
+
+#[test]
+fn a_terminal_the_command_stopped_blocks_no_log_line() {
+    // The command stops the terminal's output (tcflow TCOOFF) and leaves
+    // an orphan for pidone to reap, whose -w line cannot be written then
+    // (before: PID 1 waited in write(2) for ever, every signal blocked).
+    // PID 1 must not wait for the terminal: SIGTERM still reaches the
+    // command (which turns the output back on and exits 3), and pidone's
+    // next line says how many it dropped.
+    let sc = Scratch::new("pdh-tcoff");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "tk={tk}; $tk tcflow off; ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap '$tk tcflow on; exit 3' TERM; sleep 600 & wait",
+        tk = testkit().display(),
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    let cmd = as_pid1(&[], &["-v", "-w", "--", "sh", "-c", &script]);
+    let (child, master) = Pty::new().spawn(cmd);
+    let out = drain(master);
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    let text = out.join().expect("reader");
+    assert_eq!(o.status.code(), Some(3), "terminal:\n{}", text);
+    let dropped = text
+        .lines()
+        .position(|l| l.contains(" log lines dropped: stderr was not writable"));
+    let exited = text
+        .lines()
+        .position(|l| l.contains("exited with status 3"));
+    assert!(
+        dropped.is_some() && dropped < exited,
+        "the count comes before the next line written:\n{}",
+        text
+    );
+}
+
+// ------------------------------------------------ secrets in PID 1's argv
+
+#[test]
+fn classic_env_values_are_gone_from_pid_1s_cmdline() {
+    // /proc/1/cmdline is readable by every uid: the command's own user
+    // (app) reads it. The values reach the command all the same.
+    let mut b = dockerinit_bundle(
+        "argvsecret",
+        &[
+            "-u",
+            "app",
+            "-e",
+            "DB_PASSWORD=hunter2-pw",
+            "--e=TOKEN=tok-77",
+        ],
+        "tr '\\0' ' ' </proc/1/cmdline; echo; echo \"$DB_PASSWORD $TOKEN\"; id -u",
+    );
+    let o = b.run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", show(&o));
+    assert!(
+        lines[0].starts_with("/.dockerinit -u app -e DB_PASSWORD=")
+            && lines[0].contains("--e=TOKEN="),
+        "names stay: {}",
+        lines[0]
+    );
+    for secret in ["hunter2-pw", "tok-77"] {
+        assert!(
+            !lines[0].contains(secret),
+            "{} in /proc/1/cmdline: {}",
+            secret,
+            lines[0]
+        );
+    }
+    assert_eq!(lines[1], "hunter2-pw tok-77");
+    assert_eq!(lines[2], "1000");
+}
+
+#[test]
+fn a_full_stderr_pipe_nobody_reads_blocks_no_log_line() {
+    // The same with the pipe Docker gives a container without -t, filled
+    // by the command while nobody reads it: the -w line for the orphan
+    // and every line after it are dropped; SIGTERM still reaches the
+    // command, and pidone exits on time with its status.
+    let sc = Scratch::new("pdh-fullpipe");
+    let (ready, orphan) = (sc.path("ready"), sc.path("orphan"));
+    let script = format!(
+        "( head -c 200000 /dev/zero >&2 & ); ( sleep 0.2 & echo $! >{orphan} ); \
+         while [ -e /proc/$(cat {orphan}) ]; do sleep 0.05; done; sleep 0.3; \
+         : >{ready}; trap 'exit 3' TERM; sleep 600 & wait",
+        orphan = orphan.display(),
+        ready = ready.display(),
+    );
+    // Nobody reads stdout or stderr until pidone has exited.
+    let child = spawn(as_pid1(&[], &["-w", "--", "sh", "-c", &script]));
+    wait_for_file(&ready, DEADLINE);
+    kill(pid1_of(child.id()), libc::SIGTERM);
+    let o = wait_output(child, DEADLINE);
+    assert_eq!(code(&o), Some(3), "status {:?}", o.status);
 }

@@ -18,6 +18,8 @@ struct Net {
     h: String,
     children: Vec<Child>,
     scratch: Scratch,
+    /// How pidone is run: target/pidone, or a cross binary under qemu-user.
+    exe: String,
 }
 
 fn sh(cmd: &str) -> Output {
@@ -48,6 +50,7 @@ impl Net {
             h: format!("pdn-{}-h", id),
             children: Vec::new(),
             scratch: Scratch::new(&format!("net-{}", id)),
+            exe: pidone().display().to_string(),
         };
         // Leftovers of a killed earlier run with the same pid: gone first.
         let _ = Command::new("ip")
@@ -60,6 +63,14 @@ impl Net {
             .status();
         sh(&format!("ip netns add {} && ip netns add {}", net.c, net.h));
         net
+    }
+
+    /// pidone-ARCH of `make cross` under its emulator (None: target/pidone).
+    fn on(mut self, arch: Option<&str>) -> Net {
+        if let Some(a) = arch {
+            self.exe = cross_launcher(a).join(" ");
+        }
+        self
     }
 
     /// A veth pair: `inside` in the container namespace (down, no
@@ -143,7 +154,7 @@ impl Net {
             "mount --bind {} /etc && mount --bind {} /var/log && exec {} -v --metadata {}",
             etc.display(),
             log.display(),
-            pidone().display(),
+            self.exe,
             metadata
         ));
         c
@@ -176,26 +187,62 @@ fn ok(o: &Output) {
 
 #[test]
 fn static_addresses_mtu_routes_ping_and_tcp() {
+    static_addresses(None);
+}
+
+/// s390x is big-endian: the netlink headers, attributes and addresses it
+/// builds are checked by the kernel (qemu-user converts rtnetlink between
+/// the two byte orders, so a message built in the wrong one is refused or
+/// misread).
+#[test]
+fn s390x_static_addresses_routes_ping_and_tcp() {
+    static_addresses(Some("s390x"));
+}
+
+/// Whether qemu-user carries every attribute pidone sends: qemu 7.2
+/// passes IFLA_MTU (converted from qemu 8.0 on) and IFA_FLAGS to the
+/// kernel as the emulated program wrote them, so a big-endian pidone's
+/// MTU and IPv6 no-DAD flag arrive byte-swapped (EINVAL; a tentative
+/// address). The s390x runs ask for neither. They are built by the same
+/// code as RTA_OIF, which qemu converts and every route here depends on;
+/// docs/platforms.md lists them as not checked big-endian.
+fn qemu_carries_all_attributes(arch: Option<&str>) -> bool {
+    arch.is_none()
+}
+
+fn static_addresses(arch: Option<&str>) {
     require("ping", "iputils-ping");
     require("busybox", "busybox-static");
-    let mut net = Net::new("st");
+    let all = qemu_carries_all_attributes(arch);
+    let mut net = Net::new("st").on(arch);
     net.veth("pdnst0", "pdnsth0", None, &["10.71.0.1/24", "fd71::1/64"]);
     let ready = net.scratch.path("ready");
     let done = net.scratch.path("done");
+    // Without no-DAD (s390x), the ping waits until DAD is over.
+    let dad = if all {
+        ""
+    } else {
+        "for i in $(seq 100); do [ -z \"$(ip -6 addr show dev pdnst0 tentative)\" ] && break; sleep 0.1; done; "
+    };
     let script = format!(
         "cat /sys/class/net/pdnst0/mtu; ip -o addr show; ip route show; ip -6 route show; \
          for i in $(seq 100); do echo hello-from-pid1 | busybox nc 10.71.0.1 7171 && break; sleep 0.1; done; \
-         touch {}; while [ ! -e {} ]; do sleep 0.05; done",
+         {}touch {}; while [ ! -e {} ]; do sleep 0.05; done",
+        dad,
         ready.display(),
         done.display()
     );
-    let nics = r#"[{"interface": "pdnst0", "ip": "10.71.0.2", "netmask": "255.255.255.0", "primary": true,
-        "gateway": "10.71.0.1", "ips": ["fd71::2/64"], "gateways": ["fd71::1"], "mtu": 1400}]"#;
+    let mtu = if all { r#", "mtu": 1400"# } else { "" };
+    let nics = format!(
+        r#"[{{"interface": "pdnst0", "ip": "10.71.0.2", "netmask": "255.255.255.0", "primary": true,
+        "gateway": "10.71.0.1", "ips": ["fd71::2/64"], "gateways": ["fd71::1"]{}}}]"#,
+        mtu
+    );
     let routes = r#"[{"dst": "10.72.0.0/16", "gateway": "10.71.0.1"},
         {"dst": "10.73.0.0/16", "gateway": "10.71.0.2", "linklocal": true},
         {"dst": "10.74.5.6", "gateway": "10.71.0.1"},
         {"dst": "fd75::7", "gateway": "fd71::1"}]"#;
-    let md = net.metadata(&script, nics, routes);
+    let md = net.metadata(&script, &nics, routes);
     let listener = net
         // stdin stays open: a listener that closed its side at once could
         // make the client quit before it sent anything.
@@ -236,7 +283,7 @@ fn static_addresses_mtu_routes_ping_and_tcp() {
 
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "1400", "{}", out);
+    assert_eq!(lines[0], if all { "1400" } else { "1500" }, "{}", out);
     assert!(out.contains("inet 127.0.0.1/8"), "{}", out);
     assert!(out.contains("inet6 ::1/128"), "{}", out);
     assert!(out.contains("pdnst0    inet 10.71.0.2/24"), "{}", out);
@@ -247,7 +294,7 @@ fn static_addresses_mtu_routes_ping_and_tcp() {
         .lines()
         .find(|l| l.contains("fd71::2/64"))
         .unwrap_or_default();
-    assert!(!v6.contains("tentative"), "{}", out);
+    assert!(!all || !v6.contains("tentative"), "{}", out);
     for r in [
         "default via 10.71.0.1 dev pdnst0",
         "10.72.0.0/16 via 10.71.0.1 dev pdnst0",
@@ -445,13 +492,28 @@ fn dhcp_server(net: &mut Net, outside: &str, options: &str) {
 
 #[test]
 fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
-    let mut net = Net::new("dhcp");
+    dhcp_lease(None);
+}
+
+/// The DHCP client on a big-endian machine: packets, options and the
+/// lease's addresses and times are byte-order sensitive.
+#[test]
+fn s390x_dhcp_lease_gives_address_route_and_resolv_conf() {
+    dhcp_lease(Some("s390x"));
+}
+
+fn dhcp_lease(arch: Option<&str>) {
+    let all = qemu_carries_all_attributes(arch);
+    let mut net = Net::new("dhcp").on(arch);
     net.veth("pdndh0", "pdndhh", None, &["10.61.0.1/24"]);
     dhcp_server(
         &mut net,
         "pdndhh",
-        "option subnet 255.255.255.0\noption router 10.61.0.1\noption dns 10.61.0.53 10.61.0.54\n\
-         option domain pdn.test\noption mtu 1450\noption lease 86400\n",
+        &format!(
+            "option subnet 255.255.255.0\noption router 10.61.0.1\noption dns 10.61.0.53 10.61.0.54\n\
+             option domain pdn.test\n{}option lease 86400\n",
+            if all { "option mtu 1450\n" } else { "" }
+        ),
     );
     let md = net.metadata(
         "ip -o -4 addr show dev pdndh0; ip route show; cat /sys/class/net/pdndh0/mtu; cat /etc/resolv.conf",
@@ -477,7 +539,8 @@ fn dhcp_lease_gives_address_route_mtu_and_resolv_conf() {
         out
     );
     assert!(out.contains("default via 10.61.0.1 dev pdndh0"), "{}", out);
-    assert!(out.lines().any(|l| l == "1450"), "{}", out);
+    let mtu = if all { "1450" } else { "1500" };
+    assert!(out.lines().any(|l| l == mtu), "{}", out);
     assert!(
         out.contains("nameserver 10.61.0.53\nnameserver 10.61.0.54\n"),
         "{}",

@@ -3,6 +3,12 @@
 //! here (pidone as /init, static busybox, a few modules, a metadata file).
 //! Everything is asserted from the serial console and QEMU's own exit:
 //! pidone must power the machine off itself.
+//!
+//! The `arm64_` tests boot Debian's stock arm64 kernel (scripts/kernel.sh
+//! arm64) in qemu-system-aarch64 (virt, cortex-a57, TCG) with `make
+//! cross`'s pidone-aarch64 and Debian's arm64 static busybox: the same
+//! suite on another architecture, plus what qemu-user cannot show
+//! (tests/cross.rs says which).
 mod common;
 use common::*;
 
@@ -19,28 +25,107 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The guest's architecture.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    /// pidone for the guest: what `make` built, or `make cross`'s.
+    fn init(self) -> PathBuf {
+        match self {
+            Arch::X86_64 => pidone(),
+            Arch::Arm64 => cross_binary("aarch64"),
+        }
+    }
+
+    /// A static busybox for the guest.
+    fn busybox(self) -> PathBuf {
+        match self {
+            Arch::X86_64 => {
+                require("busybox", "busybox-static");
+                let out = Command::new("sh")
+                    .args(["-c", "command -v busybox"])
+                    .output()
+                    .expect("sh");
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+            }
+            Arch::Arm64 => kernel_for(self).dir.join("busybox"),
+        }
+    }
+
+    /// QEMU for this machine, before the kernel and devices.
+    fn qemu(self) -> Command {
+        let mut cmd = match self {
+            Arch::X86_64 => {
+                require("qemu-system-x86_64", "qemu-system-x86");
+                Command::new("qemu-system-x86_64")
+            }
+            Arch::Arm64 => {
+                require("qemu-system-aarch64", "qemu-system-arm");
+                let mut c = Command::new("qemu-system-aarch64");
+                c.args(["-M", "virt", "-cpu", "cortex-a57"]);
+                c
+            }
+        };
+        cmd.args([
+            "-accel",
+            "tcg",
+            "-m",
+            "256",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+        ]);
+        cmd
+    }
+
+    fn console(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "ttyS0",
+            Arch::Arm64 => "ttyAMA0",
+        }
+    }
+}
+
 /// The kernel cache made by scripts/kernel.sh (run by `make test`).
 struct Kernel {
+    dir: PathBuf,
     vmlinuz: PathBuf,
     release: String,
     modules: PathBuf,
 }
 
 fn kernel() -> Kernel {
-    let dir = repo().join(".cache/kernel");
+    kernel_for(Arch::X86_64)
+}
+
+fn kernel_for(arch: Arch) -> Kernel {
+    let (dir, how) = match arch {
+        Arch::X86_64 => (repo().join(".cache/kernel"), "sh scripts/kernel.sh"),
+        Arch::Arm64 => (
+            repo().join(".cache/kernel-arm64"),
+            "sh scripts/kernel.sh arm64",
+        ),
+    };
     let release = std::fs::read_to_string(dir.join("release"))
         .unwrap_or_default()
         .trim()
         .to_string();
     assert!(
         !release.is_empty() && dir.join("vmlinuz").exists(),
-        "no stock kernel in {}: run `sh scripts/kernel.sh` (or `make test`)",
-        dir.display()
+        "no stock kernel in {}: run `{}` (or `make test`)",
+        dir.display(),
+        how
     );
     Kernel {
         vmlinuz: dir.join("vmlinuz"),
         modules: dir.join("modules/lib/modules").join(&release),
         release,
+        dir,
     }
 }
 
@@ -152,17 +237,19 @@ const APPLETS: &[&str] = &[
 /// The initramfs every boot starts from: pidone as /init, busybox, the
 /// kernel's modules; `extra` adds files (scripts, metadata).
 fn initramfs(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
-    require("busybox", "busybox-static");
-    let k = kernel();
-    let busybox = String::from_utf8(
-        Command::new("sh")
-            .args(["-c", "command -v busybox"])
-            .output()
-            .expect("sh")
-            .stdout,
-    )
-    .expect("utf8");
-    let bb = std::fs::read(busybox.trim()).expect("read busybox");
+    initramfs_for(Arch::X86_64, dir, extra, &[])
+}
+
+/// The same for `arch`; `binaries` adds executables (path in the archive,
+/// file on the host).
+fn initramfs_for(
+    arch: Arch,
+    dir: &Path,
+    extra: &[(&str, &str)],
+    binaries: &[(&str, &Path)],
+) -> PathBuf {
+    let k = kernel_for(arch);
+    let bb = std::fs::read(arch.busybox()).expect("read busybox");
     let mut c = Cpio::new();
     c.dir("dev")
         .chardev("dev/console", 5, 1)
@@ -174,8 +261,10 @@ fn initramfs(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     c.file(
         "init",
         0o755,
-        &std::fs::read(pidone()).expect("read pidone"),
+        &std::fs::read(arch.init()).expect("read pidone"),
     );
+    // The same binary by its own name, for a pidone the command starts.
+    c.symlink("bin/pidone", "/init");
     c.dir("etc")
         .dir("etc/pidone")
         .dir("t")
@@ -185,6 +274,9 @@ fn initramfs(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     c.dir(&mods).tree(&k.modules, &mods);
     for (name, text) in extra {
         c.file(name, 0o755, text.as_bytes());
+    }
+    for (name, host) in binaries {
+        c.file(name, 0o755, &std::fs::read(host).expect("read binary"));
     }
     let path = dir.join("initrd.cpio");
     std::fs::write(&path, c.finish()).expect("write initramfs");
@@ -199,8 +291,13 @@ struct Boot {
 /// Boot the stock kernel on `initrd` with `append` after the console
 /// settings; the console output and QEMU's exit status.
 fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
+    boot_on(Arch::X86_64, initrd, append, net)
+}
+
+fn boot_on(arch: Arch, initrd: &Path, append: &str, net: bool) -> Boot {
     if net {
-        boot_with(
+        boot_with_on(
+            arch,
             initrd,
             append,
             &[
@@ -211,31 +308,27 @@ fn boot(initrd: &Path, append: &str, net: bool) -> Boot {
             ],
         )
     } else {
-        boot_with(initrd, append, &[])
+        boot_with_on(arch, initrd, append, &[])
     }
 }
 
 /// Boot with extra QEMU arguments (devices).
 fn boot_with(initrd: &Path, append: &str, extra: &[&str]) -> Boot {
-    require("qemu-system-x86_64", "qemu-system-x86");
-    let k = kernel();
-    let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args([
-        "-accel",
-        "tcg",
-        "-m",
-        "256",
-        "-smp",
-        "1",
-        "-nographic",
-        "-no-reboot",
-    ]);
+    boot_with_on(Arch::X86_64, initrd, append, extra)
+}
+
+fn boot_with_on(arch: Arch, initrd: &Path, append: &str, extra: &[&str]) -> Boot {
+    let k = kernel_for(arch);
+    let mut cmd = arch.qemu();
     cmd.arg("-kernel")
         .arg(&k.vmlinuz)
         .arg("-initrd")
         .arg(initrd);
-    cmd.arg("-append")
-        .arg(format!("console=ttyS0 quiet panic=-1 {}", append));
+    cmd.arg("-append").arg(format!(
+        "console={} quiet panic=-1 {}",
+        arch.console(),
+        append
+    ));
     cmd.args(["-nic", "none"]).args(extra);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -322,7 +415,16 @@ impl Boot {
 /// command's failing status are all checked in this one boot.
 #[test]
 fn command_from_kernel_command_line() {
-    let scratch = Scratch::new("vm-cmdline");
+    command_line_boot(Arch::X86_64);
+}
+
+#[test]
+fn arm64_command_from_kernel_command_line() {
+    command_line_boot(Arch::Arm64);
+}
+
+fn command_line_boot(arch: Arch) {
+    let scratch = Scratch::new(&format!("vm-cmdline-{:?}", arch));
     let script = r#"
 echo "cmd: started"
 for m in /proc:proc /sys:sysfs /dev:devtmpfs /dev/pts:devpts /dev/shm:tmpfs /run:tmpfs /tmp:tmpfs /sys/fs/cgroup:cgroup2; do
@@ -341,8 +443,9 @@ sleep 1
 echo "cmd: exiting 7"
 exit 7
 "#;
-    let initrd = initramfs(&scratch.0, &[("t/boot1.sh", script)]);
-    let b = boot(
+    let initrd = initramfs_for(arch, &scratch.0, &[("t/boot1.sh", script)], &[]);
+    let b = boot_on(
+        arch,
         &initrd,
         "pidone.hostname=vm-one pidone.env=A=b pidone.grace=20 pidone.modules=virtio_net,virtio-pci -- /bin/sh /t/boot1.sh",
         true,
@@ -481,11 +584,12 @@ fn assert_network(b: &Boot) {
 /// virtio-net loaded by pidone from the stock kernel's modules, eth0
 /// configured from the kernel command line (`pidone.net=`), then a file
 /// fetched from the host through QEMU's user networking.
-fn network_boot(name: &str, net: &str) {
+fn network_boot(arch: Arch, name: &str, net: &str) {
     let scratch = Scratch::new(name);
     let port = http_server(BODY);
-    let initrd = initramfs(&scratch.0, &[("t/net.sh", &net_script(port))]);
-    let b = boot(
+    let initrd = initramfs_for(arch, &scratch.0, &[("t/net.sh", &net_script(port))], &[]);
+    let b = boot_on(
+        arch,
         &initrd,
         &format!("pidone.modules=virtio_pci,virtio_net pidone.hostname=vm-net pidone.net={} -- /bin/sh /t/net.sh", net),
         true,
@@ -496,12 +600,106 @@ fn network_boot(name: &str, net: &str) {
 
 #[test]
 fn virtio_net_static_address() {
-    network_boot("vm-static", "eth0,10.0.2.15/24,10.0.2.2");
+    network_boot(Arch::X86_64, "vm-static", "eth0,10.0.2.15/24,10.0.2.2");
 }
 
 #[test]
 fn virtio_net_dhcp() {
-    network_boot("vm-dhcp", "eth0,dhcp");
+    network_boot(Arch::X86_64, "vm-dhcp", "eth0,dhcp");
+}
+
+/// The arm64 guest's network: virtio-net from the stock arm64 kernel's
+/// modules, a DHCP lease from QEMU, a file fetched from the host.
+#[test]
+fn arm64_virtio_net_dhcp() {
+    network_boot(Arch::Arm64, "vm-dhcp-arm64", "eth0,dhcp");
+}
+
+/// On a real arm64 kernel, what qemu-user cannot show (tests/cross.rs):
+/// pidone started by the command (not PID 1) becomes a subreaper, adopts
+/// and reaps an orphan; forwards real-time signals (32 and 33 included,
+/// which the C libraries hide); hands its inherited signal mask and
+/// ignored signals on to the command; and reports a command that cannot
+/// be run in one line with 127 or 126 (the vfork-style child's report).
+/// `testkit` is examples/testkit.rs built for aarch64 by `make test`.
+#[test]
+fn arm64_what_qemu_user_cannot_show() {
+    let testkit = repo().join("target/cross/testkit-aarch64");
+    assert!(
+        testkit.exists(),
+        "{} is missing: run `make test` (it runs TESTKIT=1 scripts/cross.sh aarch64)",
+        testkit.display()
+    );
+    let scratch = Scratch::new("vm-gaps-arm64");
+    let script = r#"
+/bin/pidone -- /bin/testkit orphan-check >/tmp/oc 2>/tmp/oc.err &
+p=$!
+wait $p; st=$?
+echo "subreaper: pid $p exit $st $(tr '\n' ' ' </tmp/oc)stderr [$(cat /tmp/oc.err)]"
+
+/bin/pidone -- /bin/testkit catch /tmp/ready /tmp/log 64 &
+p=$!
+i=0; while [ ! -e /tmp/ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+for s in 10 32 33 34 40 64; do
+    kill -$s $p
+    i=0; while ! grep -qx "p $s" /tmp/log 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+done
+wait $p; st=$?
+echo "rt: exit $st log [$(tr '\n' ' ' </tmp/log)]"
+
+/bin/testkit with-mask 10,12,34 1,13,17,28 /bin/pidone -- grep ^Sig /proc/self/status >/tmp/mask
+echo "mask: $(grep -E '^Sig(Blk|Ign)' /tmp/mask | tr -d '\t' | tr '\n' ' ')"
+
+/bin/pidone -- /nonexistent/cmd 2>/tmp/e; st=$?
+echo "127: exit $st [$(tr '\n' '|' </tmp/e)]"
+/bin/pidone -- /etc 2>/tmp/e; st=$?
+echo "126: exit $st [$(tr '\n' '|' </tmp/e)]"
+"#;
+    let initrd = initramfs_for(
+        Arch::Arm64,
+        &scratch.0,
+        &[("t/gaps.sh", script)],
+        &[("bin/testkit", &testkit)],
+    );
+    let b = boot_on(Arch::Arm64, &initrd, "-- /bin/sh /t/gaps.sh", false);
+    let line = |prefix: &str| -> String {
+        b.console
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {:?} line:\n{}", prefix, b.console))
+            .to_string()
+    };
+    let sub = line("subreaper: ");
+    let pid = sub.split_whitespace().nth(2).unwrap_or_default();
+    assert_eq!(
+        sub,
+        format!(
+            "subreaper: pid {} exit 0 adopted-by {} reaped yes stderr []",
+            pid, pid
+        ),
+        "adopted and reaped by the pidone that is not PID 1, no warning"
+    );
+    b.assert_line("rt: exit 0 log [p 10 p 32 p 33 p 34 p 40 p 64 ]");
+    b.assert_line("mask: SigBlk:0000000200000a00 SigIgn:0000000008011001");
+    for (code, what, reason) in [
+        ("127", "/nonexistent/cmd", "No such file"),
+        ("126", "/etc", "ermission denied"),
+    ] {
+        let l = line(&format!("{}: ", code));
+        assert!(
+            l.starts_with(&format!("{}: exit {} [", code, code)),
+            "{}",
+            l
+        );
+        let err = l.split_once('[').map_or("", |x| x.1);
+        assert_eq!(err.matches('|').count(), 1, "one line on stderr: {}", l);
+        assert!(
+            err.contains(what) && (err.contains(reason) || err.contains("not found")),
+            "the line names the command and the reason: {}",
+            l
+        );
+    }
+    b.assert_clean_end(0, "reboot: Power down");
 }
 
 /// Everything from the metadata document, nothing but the console on the

@@ -119,6 +119,8 @@ struct Flags {
     cap_drop: Vec<String>,
     privileged: bool,
     warnings: Vec<String>,
+    /// Where `-e` values sit in argv (see `Plan::secret_args`).
+    secrets: Vec<(usize, usize)>,
 }
 
 impl Flags {
@@ -284,17 +286,19 @@ fn value_flag(
     args: &[OsString],
     i: &mut usize,
 ) {
-    let value = if inline {
+    // Where the value starts: (index in args, byte offset).
+    let (value, at) = if inline {
         let eq = arg
             .iter()
             .position(|&c| c == b'=')
             .map_or(arg.len(), |p| p + 1);
-        OsString::from(std::ffi::OsStr::from_bytes(arg.get(eq..).unwrap_or(&[])))
+        let v = OsString::from(std::ffi::OsStr::from_bytes(arg.get(eq..).unwrap_or(&[])));
+        (v, (i.saturating_sub(1), eq))
     } else {
         match args.get(*i) {
             Some(v) if v != "--" => {
                 *i += 1;
-                v.clone()
+                (v.clone(), (*i - 1, 0))
             }
             _ => {
                 f.warnings
@@ -303,6 +307,12 @@ fn value_flag(
             }
         }
     };
+    if name == "e" {
+        // The value after NAME= is the secret; args[0] is argv[1].
+        if let Some(eq) = value.as_bytes().iter().position(|&c| c == b'=') {
+            f.secrets.push((at.0 + 1, at.1 + eq + 1));
+        }
+    }
     f.set(name, value);
 }
 
@@ -358,6 +368,7 @@ pub fn log_file(env: &Environ) -> Option<PathBuf> {
 fn build(f: Flags, env: &Environ, dockerenv: &DockerEnv) -> Result<Plan> {
     let mut plan = Plan::new(Personality::DockerInit);
     plan.warnings = f.warnings.clone();
+    plan.secret_args = f.secrets.clone();
     plan.notes
         .push("classic /.dockerinit: the command runs as pidone's supervised child".into());
     plan.close_fds = true;
@@ -822,6 +833,9 @@ mod tests {
 
     #[test]
     fn duplicates_booleans_and_missing_values() {
+        let p = plan(&["-e", "A=secret", "--e=B=x2", "-e", "NOVALUE", "--", "sh"]);
+        // argv[2] from byte 2, argv[3] ("--e=B=x2") from byte 6.
+        assert_eq!(p.secret_args, vec![(2, 2), (3, 6)]);
         let p = plan(&["-u", "a", "-u", "b", "-e", "X=1", "-e", "X=2", "--", "sh"]);
         assert_eq!(p.user.as_deref(), Some("b"));
         assert!(warned(&p, "-u given more than once"));

@@ -10,6 +10,7 @@ use crate::plan::{Personality, Plan};
 
 pub mod dockerinit;
 pub mod kernel;
+pub mod probe;
 pub mod tini;
 
 /// What the caller asked for.
@@ -22,6 +23,11 @@ pub enum Request {
     Metadata { source: Source, base: Box<Plan> },
     /// Print this text on stdout and exit 0 (`--help`, `--version`).
     Print(String),
+    /// Print this text on stderr and exit with this code: a bad command
+    /// line under tini's names, answered as tini does (usage text, 1).
+    Refuse { text: String, code: i32 },
+    /// `pidone probe ...`: one health check.
+    Probe(crate::plan::Probe),
 }
 
 /// Where a metadata document comes from.
@@ -88,6 +94,22 @@ impl Environ {
         self.get(name)
             .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "false" | "no"))
     }
+
+    /// Present at all, whatever the value (tini's `getenv() != NULL`:
+    /// `TINI_SUBREAPER=` and even `TINI_SUBREAPER=0` turn it on).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// tini's names: Docker's `docker-init`, `tini`, Debian's `tini-static`.
+/// Called so, pidone answers in tini's forms (usage, version, exit 1 for
+/// a bad command line, tini's log lines); see docs/tini.md.
+pub fn tini_name(argv0: &OsStr) -> Option<&'static str> {
+    let name = std::path::Path::new(argv0).file_name().unwrap_or(argv0);
+    ["tini", "tini-static", "docker-init"]
+        .into_iter()
+        .find(|n| name == *n)
 }
 
 /// The personality a program name asks for.
@@ -119,7 +141,12 @@ pub fn parse(
     let rest = args.get(1..).unwrap_or(&[]);
     match personality_of(argv0) {
         Personality::DockerInit => dockerinit::parse(rest, env, dockerenv),
-        p => tini::parse(p, rest, env),
+        // `pidone probe`: the health check, under the tini-style names
+        // (engines put `--` before a command, so none is taken for it).
+        Personality::Tini if rest.first().is_some_and(|a| a == "probe") => {
+            probe::parse(rest.get(1..).unwrap_or(&[]))
+        }
+        p => tini::parse_named(p, tini_name(argv0), rest, env),
     }
 }
 
@@ -142,4 +169,19 @@ pub const GIT: &str = env!("PIDONE_GIT");
 /// `pidone version X.Y.Z - git.<hash>`: the form `docker info` parses.
 pub fn version_line() -> String {
     format!("pidone version {} - git.{}\n", VERSION, GIT)
+}
+
+/// The tini release whose documented behaviour pidone follows under
+/// tini's names.
+pub const TINI_VERSION: &str = "0.19.0";
+
+/// Under tini's names: `tini version 0.19.0+pidone.X.Y.Z - git.<hash>`.
+/// `docker info` takes the version after "tini version " and the commit
+/// after "git."; semver build metadata (`+pidone...`) says which init it
+/// is without changing how the version compares.
+pub fn tini_version() -> String {
+    format!(
+        "tini version {}+pidone.{} - git.{}",
+        TINI_VERSION, VERSION, GIT
+    )
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Environ, Request, Source};
-use crate::error::{Error, Result};
-use crate::plan::{Personality, Plan, Target};
+use crate::error::{Error, Result, EXIT_USAGE};
+use crate::plan::{Helper, LogStyle, OnChange, Personality, Plan, Restart, Target};
 use crate::values;
 
 pub const HELP: &str = "\
@@ -30,6 +30,17 @@ pidone exits at once, as dumb-init does).
   -r, --rewrite FROM:TO      forward signal FROM as TO; TO=0 drops it (repeatable)
       --grace SECONDS        time the rest get after SIGTERM before SIGKILL (3)
   -P, --pause                no command: reap until SIGTERM or SIGINT
+      --delay SIG:SECONDS    hold SIG that long before forwarding it; a second
+                             SIG goes at once (repeatable)
+      --on-change PATH:SIG   send SIG to COMMAND when the file or directory
+                             PATH changes (repeatable)
+      --env-file PATH        add NAME=value lines, Docker's --env-file format
+      --env-from-files[=NAME,...]  NAME_FILE=/path in the environment becomes
+                             NAME with the file's contents (the names given,
+                             or every *_FILE)
+      --restart POLICY       no, always, on-failure or on-failure:N
+      --helper 'CMD ARGS'    start a helper daemon first; a leading word
+                             pidfile=PATH names its pidfile (repeatable)
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
       --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
@@ -41,21 +52,28 @@ pidone exits at once, as dumb-init does).
   -h, --help                 this text
   -V, --version              print the version
 
+       pidone probe [--timeout SECONDS] tcp:HOST:PORT | http://HOST:PORT/PATH
+  exit 0 when the port accepts (or the status is 2xx/3xx), else 1; no TLS.
+
 Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP,
 DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
 PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
 PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
-PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_OOM_EXIT,
-PIDONE_CGROUP_NEST, PIDONE_METADATA.
-Options override them.
+PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA,
+PIDONE_OOM_EXIT, PIDONE_CGROUP_NEST,
+PIDONE_DELAY, PIDONE_ON_CHANGE, PIDONE_ENV_FILE (lists: comma-separated),
+PIDONE_ENV_FROM_FILES, PIDONE_RESTART, PIDONE_HELPERS (;-separated),
+PIDONE_NOTIFY=0 (NOTIFY_SOCKET handed on untouched). Options override them.
 
 Exit status: COMMAND's; 128+N when it died of signal N; 126 when it cannot
 be executed, 127 when it is not found; 125 when pidone fails to set up;
 2 for a bad command line.
 ";
 
+/// A bad command line; `parse_named` adds where to look (pidone's name)
+/// or tini's usage text (tini's names).
 fn bad(msg: String) -> Error {
-    Error::usage(format!("{} (see pidone --help)", msg))
+    Error::usage(msg)
 }
 
 fn signal_arg(opt: &str, v: &str) -> Result<i32> {
@@ -85,6 +103,44 @@ fn seconds_arg(opt: &str, v: &str) -> Result<Duration> {
     values::seconds(v).ok_or_else(|| bad(format!("{}: not a number of seconds: '{}'", opt, v)))
 }
 
+fn delay_arg(opt: &str, v: &str) -> Result<(i32, Duration)> {
+    values::delay(v).ok_or_else(|| {
+        bad(format!(
+            "{}: expected SIG:SECONDS (a signal pidone can hold, 0-86400 s), got '{}'",
+            opt, v
+        ))
+    })
+}
+
+fn on_change_arg(opt: &str, v: &str) -> Result<OnChange> {
+    values::on_change(v).ok_or_else(|| bad(format!("{}: expected /PATH:SIG, got '{}'", opt, v)))
+}
+
+fn restart_arg(opt: &str, v: &str) -> Result<Restart> {
+    values::restart(v).ok_or_else(|| {
+        bad(format!(
+            "{}: expected {}, got '{}'",
+            opt,
+            values::RESTART_FORM,
+            v
+        ))
+    })
+}
+
+fn helper_arg(opt: &str, v: &str) -> Result<Helper> {
+    values::helper(v).ok_or_else(|| bad(format!("{}: expected {}", opt, values::HELPER_FORM)))
+}
+
+/// `NAME,NAME`; none: every `*_FILE`.
+fn names(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.strip_suffix("_FILE").unwrap_or(n).to_string())
+        .collect()
+}
+
 fn verbosity_arg(opt: &str, v: &str) -> Result<u8> {
     values::verbosity(v).ok_or_else(|| bad(format!("{}: not a verbosity level: '{}'", opt, v)))
 }
@@ -97,12 +153,19 @@ const WITH_VALUE: &[(char, &str)] = &[
     ('\0', "grace"),
     ('\0', "log-file"),
     ('\0', "metadata"),
+    ('\0', "delay"),
+    ('\0', "on-change"),
+    ('\0', "env-file"),
+    ('\0', "restart"),
+    ('\0', "helper"),
 ];
 
 struct Parsed {
     plan: Plan,
     metadata: Option<Source>,
     print: Option<String>,
+    /// Called by one of tini's names (`docker-init`, `tini`): its forms.
+    tini: Option<&'static str>,
 }
 
 fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
@@ -116,6 +179,8 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
     match name {
         "s" | "subreaper" => plan.subreaper = true,
         "p" | "pdeathsig" => plan.pdeathsig = Some(signal_arg(&opt, v)?),
+        // One level up from wherever TINI_VERBOSITY put it (0: errors only).
+        "v" | "verbose" if plan.log.quiet => plan.log.quiet = false,
         "v" | "verbose" => plan.log.verbosity = plan.log.verbosity.saturating_add(1),
         "w" | "warn-reap" => plan.warn_reap = true,
         "g" | "process-group" => plan.signals.target = Target::Group,
@@ -133,9 +198,25 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "oom-exit" => plan.oom_exit = true,
         "cgroup-nest" => plan.cgroup_nest = true,
         "metadata" => p.metadata = Some(super::source(v)),
-        "h" | "help" => p.print = Some(HELP.to_string()),
-        "V" | "version" => p.print = Some(super::version_line()),
-        "l" | "license" => p.print = Some("pidone is released under the MIT license.\n".into()),
+        "delay" => plan.delays.push(delay_arg(&opt, v)?),
+        "on-change" => plan.on_change.push(on_change_arg(&opt, v)?),
+        "env-file" => plan.env.files.push(PathBuf::from(v)),
+        "env-from-files" => plan.env.from_files = Some(names(value)),
+        "restart" => plan.restart = restart_arg(&opt, v)?,
+        "helper" => plan.helpers.daemons.push(helper_arg(&opt, v)?),
+        "h" | "help" => p.print = Some(p.tini.map_or_else(|| HELP.to_string(), tini_usage)),
+        "V" | "version" => {
+            p.print = Some(match p.tini {
+                Some(_) => format!("{}\n", super::tini_version()),
+                None => super::version_line(),
+            })
+        }
+        "l" | "license" => {
+            p.print = Some(match p.tini {
+                Some(_) => LICENSE.to_string(),
+                None => "pidone is released under the MIT license.\n".into(),
+            })
+        }
         _ => return Err(bad(format!("unknown option '{}'", opt))),
     }
     Ok(())
@@ -144,21 +225,47 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
 /// Defaults from the environment, before the options override them.
 fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     let plan = &mut p.plan;
-    if env.flag("TINI_SUBREAPER") || env.flag("PIDONE_SUBREAPER") {
+    // tini's variables mean what they mean to tini, under every name: set
+    // at all (even empty or "0") is on.
+    if env.has("TINI_SUBREAPER") || env.flag("PIDONE_SUBREAPER") {
         plan.subreaper = true;
     }
-    // tini counts from 1 = fatal errors only, 2 = warnings, 3 = info,
-    // 4 = debug; pidone always shows warnings and counts from 0 = warnings.
+    // tini: 0 = fatal errors only, 1 = warnings (its default), 2 = info,
+    // 3 = debug, 4 = trace; pidone counts from 0 = warnings.
     if let Some(v) = env.get("TINI_VERBOSITY") {
-        plan.log.verbosity = verbosity_arg("TINI_VERBOSITY", v)?.saturating_sub(2);
+        // Set but empty is 0 to tini (atoi), like any set TINI_ variable.
+        let level = if v.trim().is_empty() {
+            Some(0)
+        } else {
+            values::verbosity(v)
+        };
+        match (level, p.tini) {
+            (Some(n), _) => {
+                plan.log.quiet = n == 0;
+                plan.log.verbosity = n.saturating_sub(1);
+            }
+            // tini reads a bad value as a number (atoi) and starts: a
+            // drop-in must start too, and says why the level is unchanged.
+            (None, Some(_)) => plan.warnings.push(format!(
+                "TINI_VERBOSITY: not a verbosity level: '{}'; ignored",
+                v
+            )),
+            (None, None) => {
+                return Err(bad(format!(
+                    "TINI_VERBOSITY: not a verbosity level: '{}'",
+                    v
+                )))
+            }
+        }
     }
     if let Some(v) = env.get("PIDONE_VERBOSITY") {
         plan.log.verbosity = verbosity_arg("PIDONE_VERBOSITY", v)?;
+        plan.log.quiet = false;
     }
     if env.flag("DUMB_INIT_DEBUG") {
         plan.log.verbosity = plan.log.verbosity.max(2);
     }
-    if env.flag("TINI_KILL_PROCESS_GROUP") || env.flag("PIDONE_PROCESS_GROUP") {
+    if env.has("TINI_KILL_PROCESS_GROUP") || env.flag("PIDONE_PROCESS_GROUP") {
         plan.signals.target = Target::Group;
     }
     if env.get("DUMB_INIT_SETSID") == Some("0") || env.flag("PIDONE_SINGLE_CHILD") {
@@ -202,24 +309,167 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     if env.flag("PIDONE_CGROUP_NEST") {
         plan.cgroup_nest = true;
     }
+    features_env(plan, env)
+}
+
+/// The environment forms of issue 19's options; lists are comma-separated
+/// (helpers `;`-separated: their arguments may hold commas).
+fn features_env(plan: &mut Plan, env: &Environ) -> Result<()> {
+    let list = |name: &str| {
+        env.get(name)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for d in list("PIDONE_DELAY") {
+        plan.delays.push(delay_arg("PIDONE_DELAY", &d)?);
+    }
+    for w in list("PIDONE_ON_CHANGE") {
+        plan.on_change.push(on_change_arg("PIDONE_ON_CHANGE", &w)?);
+    }
+    plan.env
+        .files
+        .extend(list("PIDONE_ENV_FILE").iter().map(PathBuf::from));
+    match env.get("PIDONE_ENV_FROM_FILES") {
+        Some("1") | Some("true") | Some("yes") => plan.env.from_files = Some(Vec::new()),
+        Some(v) if env.flag("PIDONE_ENV_FROM_FILES") => plan.env.from_files = Some(names(Some(v))),
+        _ => {}
+    }
+    if let Some(v) = env.get("PIDONE_RESTART").filter(|v| !v.is_empty()) {
+        plan.restart = restart_arg("PIDONE_RESTART", v)?;
+    }
+    let helpers = env.get("PIDONE_HELPERS").unwrap_or("");
+    for h in helpers.split(';').filter(|h| !h.trim().is_empty()) {
+        plan.helpers.daemons.push(helper_arg("PIDONE_HELPERS", h)?);
+    }
+    // An engine's (or systemd's) notification socket: the command's
+    // READY=1 reaches it through pidone (see notify.rs), unless asked not to.
+    if env.get("PIDONE_NOTIFY") != Some("0") {
+        plan.notify_socket = env
+            .get("NOTIFY_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(OsString::from);
+    }
     Ok(())
 }
 
-/// Split `args` (without the program name) into options and the command.
+/// Split `args` (without the program name) into options and the command,
+/// under pidone's own name.
+#[cfg(test)]
 pub fn parse(personality: Personality, args: &[OsString], env: &Environ) -> Result<Request> {
+    parse_named(personality, None, args, env)
+}
+
+/// As `parse`; `tini` is the name when called by one of tini's (see
+/// `super::tini_name`): its usage text, version and license, exit 1 and
+/// the usage text for a bad command line or none, its log lines.
+pub fn parse_named(
+    personality: Personality,
+    tini: Option<&'static str>,
+    args: &[OsString],
+    env: &Environ,
+) -> Result<Request> {
     let mut p = Parsed {
         plan: Plan::new(personality),
         metadata: None,
         print: None,
+        tini,
     };
-    apply_env(&mut p, env)?;
-    let start = options(&mut p, args)?;
-    if let Some(text) = p.print {
-        return Ok(Request::Print(text));
+    if tini.is_some() {
+        p.plan.log.style = LogStyle::Tini;
     }
-    let command: Vec<OsString> = args.get(start..).unwrap_or(&[]).to_vec();
-    request(p.plan, p.metadata, command, args.is_empty(), env)
+    let parsed = apply_env(&mut p, env).and_then(|()| options(&mut p, args));
+    let request = parsed.and_then(|start| {
+        if let Some(text) = p.print.take() {
+            return Ok(Request::Print(text));
+        }
+        if tini.is_some() && args.is_empty() {
+            // tini with nothing to run: its usage text, exit 1 (the
+            // metadata flow stays for `--metadata` and pidone's name).
+            return Err(bad("no command given".into()));
+        }
+        let command: Vec<OsString> = args.get(start..).unwrap_or(&[]).to_vec();
+        request(p.plan, p.metadata, command, args.is_empty(), env)
+    });
+    match (request, tini) {
+        (Err(e), Some(name)) if e.code == EXIT_USAGE => Ok(Request::Refuse {
+            text: format!("{}: {}\n\n{}", name, e.message, tini_usage(name)),
+            code: TINI_EXIT_USAGE,
+        }),
+        (Err(mut e), None) if e.code == EXIT_USAGE => {
+            e.message.push_str(" (see pidone --help)");
+            Err(e)
+        }
+        (r, _) => r,
+    }
 }
+
+/// tini's exit code for a bad command line.
+const TINI_EXIT_USAGE: i32 = 1;
+
+/// The usage text in tini's form (its first two lines, the option
+/// letters and variables it lists), in pidone's words.
+fn tini_usage(name: &str) -> String {
+    format!(
+        "{name} ({version})
+Usage: {name} [OPTIONS] PROGRAM -- [ARGS] | --version
+
+Runs PROGRAM as its child: reaps every zombie and passes signals on to it
+(pidone, called by tini's name: see docs/tini.md for the differences).
+
+Command line options:
+
+  --version: Print the version and exit.
+  -h: Print this text and exit.
+  -s: Become a child subreaper (pidone is one anyway when not PID 1).
+  -p SIGNAL: The signal pidone gets when its parent dies, such as SIGTERM.
+  -v: More output; up to three times.
+  -w: A warning for each process reaped other than PROGRAM.
+  -g: Signals go to PROGRAM's whole process group.
+  -e EXIT_CODE: Exit 0 when PROGRAM exits with EXIT_CODE, 0-255 (repeatable).
+  -l: Print the license and exit.
+
+Environment variables:
+
+  TINI_SUBREAPER: Become a child subreaper (any value, even empty).
+  TINI_VERBOSITY: The verbosity level, 0 to 4 (default: 1).
+  TINI_KILL_PROCESS_GROUP: As -g (any value, even empty).
+
+pidone's own options work under this name too (pidone --help).
+
+",
+        name = name,
+        version = super::tini_version()
+    )
+}
+
+/// `-l` under tini's names: the license text, as tini prints its own.
+const LICENSE: &str = "\
+MIT License
+
+Copyright (c) the pidone authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the \"Software\"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+";
 
 /// Apply the options in front of the command; returns where the command
 /// starts. Stops early once an option asks for text to print.
@@ -263,6 +513,9 @@ fn long_option(p: &mut Parsed, long: &str, args: &[OsString], i: &mut usize) -> 
                 Some(v.to_string_lossy().into_owned())
             }
         }
+    } else if inline.is_some() && name == "env-from-files" {
+        // The one option whose value is optional: only inline.
+        inline.map(str::to_string)
     } else if inline.is_some() {
         return Err(bad(format!("--{} takes no value", name)));
     } else {
@@ -494,7 +747,7 @@ mod tests {
             ],
         );
         assert!(p.subreaper);
-        assert_eq!(p.log.verbosity, 2);
+        assert_eq!(p.log.verbosity, 3);
         assert_eq!(p.signals.target, Target::Group);
         assert_eq!(p.grace, Duration::from_secs(7));
         assert_eq!(p.signals.rewrite, vec![(15, 3), (1, 0)]);
@@ -503,15 +756,27 @@ mod tests {
             plan_env(&["--grace", "1", "x"], &[("PIDONE_GRACE", "7")]).grace,
             Duration::from_secs(1)
         );
-        assert!(!plan_env(&["x"], &[("TINI_SUBREAPER", "")]).subreaper);
-        // tini's own default (1) and its warnings level (2) are pidone's 0.
-        for (v, want) in [("0", 0), ("1", 0), ("2", 0), ("3", 1), ("5", 3)] {
-            assert_eq!(
-                plan_env(&["x"], &[("TINI_VERBOSITY", v)]).log.verbosity,
-                want,
-                "{}",
-                v
-            );
+        // tini's variables: set at all is on, "" and "0" included.
+        for v in ["", "0", "1"] {
+            assert!(plan_env(&["x"], &[("TINI_SUBREAPER", v)]).subreaper);
+            let p = plan_env(&["x"], &[("TINI_KILL_PROCESS_GROUP", v)]);
+            assert_eq!(p.signals.target, Target::Group);
+        }
+        assert!(!plan_env(&["x"], &[("PIDONE_SUBREAPER", "")]).subreaper);
+        // tini's 1 (warnings, its default) is pidone's 0; 0 is errors only;
+        // each -v one level up from there.
+        for (v, args, want) in [
+            ("0", &["x"][..], (true, 0)),
+            ("0", &["-v", "x"], (false, 0)),
+            ("1", &["x"], (false, 0)),
+            ("2", &["x"], (false, 1)),
+            ("3", &["x"], (false, 2)),
+            ("4", &["x"], (false, 3)),
+            ("2", &["-vv", "x"], (false, 3)),
+            ("", &["x"], (true, 0)),
+        ] {
+            let p = plan_env(args, &[("TINI_VERBOSITY", v)]);
+            assert_eq!((p.log.quiet, p.log.verbosity), want, "{} {:?}", v, args);
         }
         assert_eq!(
             plan_env(&["x"], &[("PIDONE_VERBOSITY", "2")]).log.verbosity,
@@ -587,5 +852,70 @@ mod tests {
             let got = outcome(args);
             assert!(got.starts_with(says), "{:?}: {}", args, got);
         }
+    }
+
+    fn named(name: &'static str, args: &[&str], e: &[(&str, &str)]) -> Result<Request> {
+        parse_named(Personality::Tini, Some(name), &os(args), &env(e))
+    }
+
+    #[test]
+    fn tini_names_answer_in_tinis_forms() {
+        for name in ["tini", "docker-init"] {
+            let refused = |args: &[&str]| match named(name, args, &[]) {
+                Ok(Request::Refuse { text, code }) => {
+                    assert_eq!(code, 1, "{:?}", args);
+                    text
+                }
+                other => panic!("{:?}: {:?}", args, other),
+            };
+            // No command, no arguments, a bad option: usage on stderr, 1.
+            for args in [&[][..], &["-s"], &["-x", "cmd"], &["-p", "NOPE", "x"]] {
+                let text = refused(args);
+                assert!(text.starts_with(&format!("{}: ", name)), "{}", text);
+                assert!(
+                    text.contains(&format!(
+                        "Usage: {} [OPTIONS] PROGRAM -- [ARGS] | --version",
+                        name
+                    )),
+                    "{}",
+                    text
+                );
+            }
+            assert!(refused(&["-x", "c"]).contains("unknown option '-x'"));
+            let print = |args: &[&str]| match named(name, args, &[]) {
+                Ok(Request::Print(t)) => t,
+                other => panic!("{:?}", other),
+            };
+            let v = print(&["--version"]);
+            assert!(v.starts_with("tini version 0.19.0+pidone."), "{}", v);
+            assert!(v.trim_end().split_once(" - git.").is_some(), "{}", v);
+            assert!(print(&["-h"]).starts_with(&format!("{} (tini version ", name)));
+            assert!(print(&["-l"]).starts_with("MIT License"));
+            match named(name, &["-vw", "x"], &[]) {
+                Ok(Request::Run(p)) => {
+                    assert_eq!(p.log.style, LogStyle::Tini);
+                    assert_eq!(p.log.verbosity, 1);
+                    assert!(p.warn_reap);
+                }
+                other => panic!("{:?}", other),
+            }
+            // A bad TINI_VERBOSITY does not stop tini: a warning.
+            match named(name, &["x"], &[("TINI_VERBOSITY", "loud")]) {
+                Ok(Request::Run(p)) => assert!(p.warnings[0].contains("TINI_VERBOSITY")),
+                other => panic!("{:?}", other),
+            }
+        }
+        // Under pidone's name: pidone's forms.
+        assert!(err(&["-p", "NOPE", "x"]).ends_with("(see pidone --help)"));
+        let e = parse(
+            Personality::Tini,
+            &os(&["x"]),
+            &env(&[("TINI_VERBOSITY", "loud")]),
+        );
+        assert!(matches!(e, Err(e) if e.code == 2));
+        assert!(matches!(
+            parse(Personality::Tini, &os(&[]), &env(&[])),
+            Ok(Request::Metadata { .. })
+        ));
     }
 }

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, Stage};
 use crate::plan::{
-    Console, Helper, Personality, Plan, Restart, UserSpec, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
+    Console, Helper, Personality, Plan, UserSpec, DEFAULT_LOG_FILE, DEFAULT_STATUS_FILE,
 };
 use crate::values;
 
@@ -244,6 +244,10 @@ pub const SERVICE_KEYS: &[&str] = &[
     // pidone's own.
     "pidone:restart",
     "pidone:grace",
+    "pidone:delay",
+    "pidone:on_change",
+    "pidone:env_file",
+    "pidone:env_from_files",
     "pidone:helpers",
     "pidone:console",
     "pidone:log",
@@ -504,18 +508,41 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             }
         }
         "pidone:restart" => {
-            let form = "\"no\", \"always\", \"on-failure\" or \"on-failure:N\"";
-            let s = string(key, v)
-                .map_err(|_| bad(key, format!("got {}; expected {}", kind(v), form)))?;
-            plan.restart = match s.as_str() {
-                "no" => Restart::No,
-                "always" => Restart::Always,
-                "on-failure" => Restart::OnFailure { max: None },
-                _ => match s.strip_prefix("on-failure:").map(|n| n.parse::<u32>()) {
-                    Some(Ok(n)) => Restart::OnFailure { max: Some(n) },
-                    _ => return Err(bad(key, format!("{:?}; expected {}", s, form))),
-                },
-            };
+            let s = string(key, v).ok();
+            plan.restart = s.as_deref().and_then(values::restart).ok_or_else(|| {
+                bad(
+                    key,
+                    format!("got {}; expected {}", short(v), values::RESTART_FORM),
+                )
+            })?;
+        }
+        "pidone:delay" => {
+            for (i, d) in list(key, v)?.iter().enumerate() {
+                let form = "\"SIG:SECONDS\" strings (a signal pidone can hold, 0-86400 s)";
+                plan.delays.push(
+                    values::delay(d)
+                        .ok_or_else(|| bad(key, format!("element {}: expected {}", i, form)))?,
+                );
+            }
+        }
+        "pidone:on_change" => {
+            for (i, w) in list(key, v)?.iter().enumerate() {
+                plan.on_change.push(values::on_change(w).ok_or_else(|| {
+                    bad(
+                        key,
+                        format!("element {}: expected \"/PATH:SIG\" strings", i),
+                    )
+                })?);
+            }
+        }
+        "pidone:env_file" => {
+            plan.env.files = list(key, v)?.into_iter().map(PathBuf::from).collect();
+        }
+        "pidone:env_from_files" => {
+            plan.env.from_files = match v {
+                Value::Bool(_) => boolean(key, v)?.then(Vec::new),
+                other => Some(list(key, other)?),
+            }
         }
         "pidone:grace" => {
             let form = "a number of seconds from 0 to 86400";
@@ -554,6 +581,14 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
     Ok(())
 }
 
+/// An array of strings, or one plain string as a list of one.
+fn list(key: &str, v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::String(s) if !s.trim_start().starts_with('[') => Ok(vec![s.clone()]),
+        other => strings(key, other, STRINGS),
+    }
+}
+
 /// A value for an error message: short, and a string only by its kind
 /// (it may be anything the user typed).
 fn short(v: &Value) -> String {
@@ -567,6 +602,7 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Restart;
     use std::time::Duration;
 
     fn base() -> Plan {
@@ -753,6 +789,19 @@ mod tests {
         for k in ["pidone:bogus", "Hostname", "extra"] {
             assert!(p.warnings[0].contains(k), "{:?}", p.warnings);
         }
+        let p = ok(
+            r#"{"Cmd": ["x"], "pidone:delay": ["TERM:10", "QUIT:1"], "pidone:on_change": "/etc/app:HUP",
+            "pidone:env_file": "[\"/a.env\", \"/b.env\"]", "pidone:env_from_files": ["DB_PASSWORD"]}"#,
+        );
+        assert_eq!(
+            p.delays,
+            [(15, Duration::from_secs(10)), (3, Duration::from_secs(1))]
+        );
+        assert_eq!(p.on_change[0].path, PathBuf::from("/etc/app"));
+        assert_eq!(p.env.files.len(), 2);
+        assert_eq!(p.env.from_files, Some(vec!["DB_PASSWORD".to_string()]));
+        assert!(err(r#"{"Cmd": ["x"], "pidone:delay": ["KILL:1"]}"#).contains("element 0"));
+        assert!(err(r#"{"Cmd": ["x"], "pidone:on_change": "etc:HUP"}"#).contains("/PATH:SIG"));
         let p = ok(r#"{"Cmd": ["x"], "pidone:console": ""}"#);
         assert!(p.console.is_none());
         let p =

@@ -52,10 +52,10 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
     }
     let cred = user::resolve(plan.user.as_ref())?;
     let cwd = workdir::apply(plan, cred.as_ref())?;
-    let env = env::build(plan, cred.as_ref());
+    let env = env::build(plan, cred.as_ref())?;
     let stdio = console::open(plan.console.as_ref())?;
     if let Some(caps) = &plan.drop_caps {
-        sys::caps::warn_kept(caps, crate::values::CAP_NAMES);
+        sys::caps::warn_kept(caps, crate::values::CAP_NAMES, plan.no_new_privs);
     }
 
     let argv = plan

@@ -421,6 +421,14 @@ pub fn read_input(path: &Path, limit: usize, follow: bool) -> io::Result<Vec<u8>
     read_limited(open_input(path, follow)?, limit)
 }
 
+/// As `read_input` with links followed, with the file's `stat` (its
+/// owner and mode, for a check against the reader it is meant for).
+pub fn read_with_stat(path: &Path, limit: usize) -> io::Result<(Vec<u8>, libc::stat)> {
+    let f = open_input(path, true)?;
+    let st = fstat(f.as_raw_fd())?;
+    Ok((read_limited(f, limit)?, st))
+}
+
 /// At most `limit` bytes of a regular file (links followed); a longer one
 /// is cut there (callers that must refuse it ask for one byte more and
 /// check).

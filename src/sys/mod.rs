@@ -17,6 +17,8 @@
 //!   boot      whether this is a machine's init, its command line
 //!   mounts, modules, root, power   a machine's stages and its end
 //!   resident  letting start-up pages go
+//!   watch     inotify for `--on-change` (Linux only: refused elsewhere)
+//!   notify    the readiness relay's sockets (Linux only: none elsewhere)
 //! A machine (pidone as a kernel's init) is Linux's; on illumos those
 //! stages fail with one `not supported on this OS` line (exit 125).
 //!

@@ -3,6 +3,7 @@
 //! to install; they never pass by skipping.
 #![allow(dead_code)]
 
+pub mod bundle;
 pub mod mdata;
 
 use std::fs::File;
@@ -413,4 +414,48 @@ pub fn readme_recipe(name: &str) -> String {
     let block = after.split_once("```").expect("a code block").1;
     let body = block.split_once('\n').expect("fence line").1;
     body.split_once("```").expect("closing fence").0.to_string()
+}
+
+/// The seven architectures of `make cross`, by `uname -m`, each with the
+/// qemu-user emulator that runs it here (None: this machine's own).
+pub const ARCHES: &[(&str, Option<&str>)] = &[
+    ("x86_64", None),
+    ("aarch64", Some("aarch64")),
+    ("armv7l", Some("arm")),
+    ("i686", Some("i386")),
+    ("riscv64", Some("riscv64")),
+    ("ppc64le", Some("ppc64le")),
+    ("s390x", Some("s390x")),
+];
+
+/// target/cross/pidone-ARCH, as `make cross` leaves it.
+pub fn cross_binary(arch: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/cross")
+        .join(format!("pidone-{}", arch));
+    assert!(
+        p.exists(),
+        "{} is missing: run `make cross` (or `make test`) first",
+        p.display()
+    );
+    p
+}
+
+/// The argv that runs pidone-ARCH here: the binary itself on x86_64, else
+/// Debian's static qemu-user emulator and the binary (no binfmt needed;
+/// what the emulated pidone execs is an x86_64 program and runs natively).
+pub fn cross_launcher(arch: &str) -> Vec<String> {
+    let emulator = ARCHES
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .unwrap_or_else(|| panic!("no architecture {}", arch))
+        .1;
+    let mut argv = Vec::new();
+    if let Some(e) = emulator {
+        let qemu = format!("qemu-{}-static", e);
+        require(&qemu, "qemu-user-static");
+        argv.push(qemu);
+    }
+    argv.push(cross_binary(arch).display().to_string());
+    argv
 }

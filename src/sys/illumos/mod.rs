@@ -13,6 +13,7 @@ pub mod cgroupfs;
 pub mod modules;
 pub mod mounts;
 pub mod net;
+pub mod notify;
 pub mod packet;
 pub mod power;
 pub mod process;
@@ -21,10 +22,23 @@ pub mod resident;
 pub mod root;
 pub mod signals;
 pub mod walk;
+pub mod watch;
 
 use std::time::SystemTime;
 
 use crate::error::{Error, Stage};
+
+/// Descriptor 2 opened again through /proc as a file of pidone's own,
+/// non-blocking: O_NONBLOCK on descriptor 2 itself would reach the
+/// command, which shares that open file. None without /proc.
+pub fn stderr_own_nonblocking() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let how = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: a C string; the result is checked.
+    let fd = unsafe { libc::open(c"/proc/self/fd/2".as_ptr(), how) };
+    // SAFETY: a descriptor just opened, owned by nobody else.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
 
 /// The clock file timestamps are taken from.
 pub fn coarse_now() -> SystemTime {

@@ -10,6 +10,9 @@ pub fn status_line(code: i32) -> String {
 
 pub fn end(code: i32, _power: PowerAction) -> ! {
     use std::io::Write;
-    let _ = std::io::stderr().write_all(status_line(code).as_bytes());
+    // Never waiting on a stopped terminal (see log.rs).
+    if let Some(fd) = super::stderr_own_nonblocking() {
+        let _ = std::fs::File::from(fd).write_all(status_line(code).as_bytes());
+    }
     std::process::exit(code)
 }

@@ -5,6 +5,8 @@
 //! through a shared page once a close-on-exec pipe says it has exec'd or
 //! exited.
 
+use std::time::{Duration, Instant};
+
 use crate::error::errno;
 use crate::sys::illumos_abi::ZONE_ATTR_INITPID;
 
@@ -61,12 +63,99 @@ pub fn signal_all(sig: i32) {
 /// The call that starts a child, for the error line.
 pub const SPAWN_CALL: &str = "fork";
 
+/// How long pidone waits for a child's exec before it goes on without
+/// waiting (see Linux's process.rs: a child may be held stopped).
+const EXEC_WAIT: Duration = Duration::from_millis(100);
+
+/// A child started by `spawn`: the read end of its close-on-exec pipe
+/// (end-of-file once it has exec'd or exited) and the shared page its
+/// report is written to.
+pub struct Child<'a, R> {
+    pipe: Option<i32>,
+    page: Option<*mut Option<R>>,
+    failed: Option<R>,
+    _run: std::marker::PhantomData<&'a ()>,
+}
+
+impl<R> Child<'_, R> {
+    /// Without waiting: true while the child has neither exec'd nor
+    /// exited.
+    pub fn pending(&mut self) -> bool {
+        !self.wait(Duration::ZERO)
+    }
+
+    /// Wait up to `limit` for that.
+    pub fn wait(&mut self, limit: Duration) -> bool {
+        let Some(fd) = self.pipe else {
+            return true;
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, ms) };
+            if n > 0 {
+                self.land();
+                return true;
+            }
+            if n == 0 || errno() != libc::EINTR {
+                return false;
+            }
+        }
+    }
+
+    /// Once the child has been reaped: what `run` returned, if it could
+    /// not exec.
+    pub fn failure(&mut self) -> Option<R> {
+        self.land();
+        self.failed.take()
+    }
+
+    fn land(&mut self) {
+        if let Some(fd) = self.pipe.take() {
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(fd) };
+        }
+        if let Some(slot) = self.page.take() {
+            // SAFETY: the child has exec'd or exited: nothing writes the
+            // slot now; then our own mapping goes.
+            unsafe {
+                self.failed = slot.read();
+                libc::munmap(slot.cast(), page_size::<R>());
+            }
+        }
+    }
+}
+
+impl<R> Drop for Child<'_, R> {
+    fn drop(&mut self) {
+        if let Some(fd) = self.pipe.take() {
+            // SAFETY: our own descriptor (the page is left to a child
+            // that may still write it).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn page_size<R>() -> usize {
+    std::mem::size_of::<Option<R>>().max(1)
+}
+
 /// Start `run` in a forked child. It returns only when it could not exec,
 /// with what to report and the exit code; the report is written to a
-/// shared anonymous page, and pidone reads it once the child's end of a
-/// close-on-exec pipe is closed (exec or exit). Err: errno.
-pub fn spawn<R>(run: &mut dyn FnMut() -> (R, i32)) -> Result<(i32, Option<R>), i32> {
-    let size = std::mem::size_of::<Option<R>>().max(1);
+/// shared anonymous page, which pidone reads once the child's end of a
+/// close-on-exec pipe is closed (exec or exit). pidone waits for that
+/// EXEC_WAIT at most. Err: errno.
+pub fn spawn<'a, R>(
+    mut run: Box<dyn FnMut() -> (R, i32) + 'a>,
+) -> Result<(i32, Child<'a, R>), i32> {
+    let size = page_size::<R>();
     // SAFETY: a fresh shared anonymous mapping, checked below.
     let page = unsafe {
         libc::mmap(
@@ -106,31 +195,42 @@ pub fn spawn<R>(run: &mut dyn FnMut() -> (R, i32)) -> Result<(i32, Option<R>), i
         }
     }
     let e = errno();
-    // SAFETY: closing our copy of the write end, then reading until the
-    // child's copy goes (exec or exit).
-    unsafe {
-        libc::close(w);
-        let mut b = 0u8;
-        if pid > 0 {
-            loop {
-                let n = libc::read(r, (&mut b as *mut u8).cast(), 1);
-                if n == 0 || (n < 0 && errno() != libc::EINTR) {
-                    break;
-                }
-            }
-        }
-        libc::close(r);
-    }
+    // SAFETY: closing our copy of the write end.
+    unsafe { libc::close(w) };
+    let mut child = Child {
+        pipe: Some(r),
+        page: Some(slot),
+        failed: None,
+        _run: std::marker::PhantomData,
+    };
     if pid < 0 {
-        // SAFETY: our own mapping.
-        unsafe { libc::munmap(page, size) };
+        child.land();
         return Err(e);
     }
-    // SAFETY: the child has exec'd or exited: nothing writes the slot now.
-    let failed = unsafe { slot.read() };
-    // SAFETY: our own mapping, read above.
-    unsafe { libc::munmap(page, size) };
-    Ok((pid, failed))
+    child.wait(EXEC_WAIT);
+    Ok((pid, child))
+}
+
+/// In pidone, once the command has started: close every descriptor >= 3
+/// it inherited (the ones without close-on-exec: pidone opens all of its
+/// own with it), listed from the fd directory.
+pub fn close_inherited() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    for fd in fds {
+        // SAFETY: flags of a descriptor number, and closing it when it is
+        // not one of pidone's own.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == 0 {
+                libc::close(fd);
+            }
+        }
+    }
 }
 
 /// In the child: groups, then gid and uid. As root, setgid and setuid set

@@ -54,3 +54,8 @@ pub fn is_own() -> bool {
 pub fn is_zombie(pid: i32) -> bool {
     info(pid).is_some_and(|p| p.state == 'Z')
 }
+
+/// Stopped by a signal.
+pub fn is_stopped(pid: i32) -> bool {
+    info(pid).is_some_and(|p| p.state == 'T')
+}

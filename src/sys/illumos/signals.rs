@@ -84,6 +84,21 @@ pub fn restore_in_child(inherited: &Inherited) {
     sigprocmask(libc::SIG_SETMASK, &inherited.mask);
 }
 
+/// Queue `sig` to pidone itself as a signal from elsewhere (sigqueue's
+/// SI_QUEUE, not SI_USER: `self_inflicted` would drop it).
+pub fn queue_to_self(sig: i32) {
+    // SAFETY: a signal to our own process with a zero value.
+    unsafe {
+        libc::sigqueue(
+            libc::getpid(),
+            sig,
+            libc::sigval {
+                sival_ptr: std::ptr::null_mut(),
+            },
+        );
+    }
+}
+
 /// Wait for one of the signals in `set`; None on timeout.
 pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
     loop {

@@ -27,6 +27,7 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 /// `pidone.machine=1`. A container's PID 1, with or without /proc, is
 /// never one: it runs its argv, and nothing remounts, reboots or reads
 /// the host kernel's command line.
+///
 /// `flag` reads `pidone.machine=` from the command line (the kernel
 /// dialect's parser, handed in: the seam parses nothing).
 pub fn machine_mode(flag: fn(&str) -> Option<bool>) -> bool {

@@ -16,17 +16,45 @@ pub fn status_line(code: i32) -> String {
 
 fn say(text: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    // The console itself, so the line shows even if stderr went elsewhere.
-    match std::fs::OpenOptions::new()
+    // The console itself, so the line shows even if stderr went elsewhere;
+    // non-blocking, as every write of pidone's (see log.rs): a console
+    // whose output a process stopped must not keep the machine from
+    // ending. A slow serial console gets a bounded wait: this is the
+    // machine's last line and nothing else is left to do.
+    let file = std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NOCTTY)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open("/dev/console")
-    {
-        Ok(mut f) => {
-            let _ = f.write_all(text.as_bytes());
-        }
-        Err(_) => {
-            let _ = std::io::stderr().write_all(text.as_bytes());
+        .ok()
+        // Else stderr, opened again non-blocking.
+        .or_else(|| super::stderr_own_nonblocking().map(std::fs::File::from));
+    if let Some(f) = file {
+        write_within(f, text.as_bytes(), std::time::Duration::from_secs(2));
+    }
+}
+
+/// Write `buf` to a non-blocking file, waiting for room at most `limit`.
+fn write_within(mut f: std::fs::File, mut buf: &[u8], limit: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + limit;
+    while !buf.is_empty() {
+        match f.write(buf) {
+            Ok(0) => return,
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                let mut p = libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, left.as_millis().min(2000) as libc::c_int) };
+            }
+            Err(_) => return,
         }
     }
 }

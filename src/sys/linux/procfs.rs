@@ -2,28 +2,38 @@
 //! machine's end: the process table from `/proc/N/stat`, and the
 //! writable mounts from /proc/mounts. The text parsers here are pure.
 
-/// One line of `/proc/N/stat`: the fields after the command name, which
-/// may itself hold spaces and parentheses.
-fn after_name(stat: &str) -> Option<&str> {
-    stat.get(stat.rfind(')')? + 1..)
+/// The fields of a `/proc/N/stat` line after the command name. The name
+/// is whatever the process made it (any bytes but NUL, up to 15: spaces,
+/// parentheses, invalid UTF-8), so the text is bytes and the fields start
+/// after the last `)`.
+fn after_name(stat: &[u8]) -> Option<&[u8]> {
+    let close = stat.iter().rposition(|&c| c == b')')?;
+    stat.get(close + 1..)
 }
 
-/// The parent pid from `/proc/N/stat` text.
-pub fn parent_of(stat: &str) -> Option<i32> {
-    after_name(stat)?.split_whitespace().nth(1)?.parse().ok()
+/// The `n`th field after the name (0: the state).
+fn field(stat: &[u8], n: usize) -> Option<&[u8]> {
+    after_name(stat)?
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(n)
 }
 
-/// The state letter (`R`, `S`, `Z`, ...) from `/proc/N/stat` text.
-pub fn state_of(stat: &str) -> Option<char> {
-    after_name(stat)?.trim_start().chars().next()
+/// The parent pid from `/proc/N/stat`.
+pub fn parent_of(stat: &[u8]) -> Option<i32> {
+    std::str::from_utf8(field(stat, 1)?).ok()?.parse().ok()
 }
 
-fn stat(pid: i32) -> Option<String> {
+/// The state letter (`R`, `S`, `Z`, ...) from `/proc/N/stat`.
+pub fn state_of(stat: &[u8]) -> Option<char> {
+    field(stat, 0)?.first().map(|&c| c as char)
+}
+
+fn stat(pid: i32) -> Option<Vec<u8>> {
     // Bounded and non-blocking: without procfs mounted, /proc is the
     // image's own directory.
     let path = format!("/proc/{}/stat", pid);
-    let b = crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()?;
-    String::from_utf8(b).ok()
+    crate::sys::files::read_bounded(std::path::Path::new(&path), 4096).ok()
 }
 
 /// pidone's ancestors, parent first (none for a PID 1).
@@ -45,19 +55,37 @@ pub fn ancestors() -> Vec<i32> {
 
 pub use crate::sys::Proc;
 
-/// Every process with its parent and state.
+/// The table entry of `pid` from its stat text. A line that makes no
+/// sense still names a process: it is kept (parent 0, state `?`), since
+/// a pid left out is one the shutdown never signals.
+fn entry(pid: i32, stat: Option<&[u8]>) -> Proc {
+    Proc {
+        pid,
+        ppid: stat.and_then(parent_of).unwrap_or(0),
+        state: stat.and_then(state_of).unwrap_or('?'),
+    }
+}
+
+/// Every process with its parent and state. One that ended between the
+/// directory listing and the read of its stat is left out; one whose
+/// stat could not be parsed is not.
 pub fn table() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let text = stat(pid)?;
-        Some(Proc {
-            pid,
-            ppid: parent_of(&text)?,
-            state: state_of(&text)?,
-        })
+        let name = e.ok()?.file_name();
+        let pid: i32 = std::str::from_utf8(name.as_encoded_bytes())
+            .ok()?
+            .parse()
+            .ok()?;
+        match stat(pid) {
+            Some(text) => Some(entry(pid, Some(&text))),
+            // Gone since the listing (or unreadable: kept, to be safe).
+            None => std::path::Path::new(&format!("/proc/{}", pid))
+                .exists()
+                .then(|| entry(pid, None)),
+        }
     })
     .collect()
 }
@@ -86,6 +114,11 @@ pub fn is_own() -> bool {
 /// A zombie: exited, not yet reaped by its parent.
 pub fn is_zombie(pid: i32) -> bool {
     stat(pid).is_some_and(|s| state_of(&s) == Some('Z'))
+}
+
+/// Stopped by a signal (`T`; `t` is stopped by a tracer).
+pub fn is_stopped(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| matches!(state_of(&s), Some('T') | Some('t')))
 }
 
 /// The mount table.
@@ -165,16 +198,34 @@ mod tests {
 
     #[test]
     fn parent_from_stat_with_odd_names() {
-        assert_eq!(parent_of("12 (a b) c) S 7 12 12 0"), Some(7));
-        assert_eq!(parent_of("12 (x) R 1 1"), Some(1));
-        assert_eq!(parent_of("garbage"), None);
+        assert_eq!(parent_of(b"12 (a b) c) S 7 12 12 0"), Some(7));
+        assert_eq!(parent_of(b"12 (x) R 1 1"), Some(1));
+        assert_eq!(parent_of(b"garbage"), None);
+        // Not UTF-8, with a `)` and spaces: a name is any bytes.
+        assert_eq!(parent_of(b"40 (\xff) \xfe S 1 (x) T 9) S 3 40 40"), Some(3));
+        assert_eq!(parent_of(b"41 (\n\t)) R  5 41"), Some(5));
+    }
+
+    #[test]
+    fn a_stat_line_that_makes_no_sense_still_names_its_pid() {
+        assert_eq!(
+            entry(7, Some(b"7 (\xff\xfe")),
+            Proc {
+                pid: 7,
+                ppid: 0,
+                state: '?'
+            }
+        );
+        assert_eq!(entry(8, Some(b"8 (\xff) T 3")).state, 'T');
+        assert_eq!(entry(9, None).state, '?');
     }
 
     #[test]
     fn state_from_stat() {
-        assert_eq!(state_of("12 (a) b) Z 7"), Some('Z'));
-        assert_eq!(state_of("12 (x) T 1 1"), Some('T'));
-        assert_eq!(state_of("garbage"), None);
+        assert_eq!(state_of(b"12 (a) b) Z 7"), Some('Z'));
+        assert_eq!(state_of(b"12 (x) T 1 1"), Some('T'));
+        assert_eq!(state_of(b"12 (\xc3) t 1 1"), Some('t'));
+        assert_eq!(state_of(b"garbage"), None);
     }
 
     #[test]

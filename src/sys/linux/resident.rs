@@ -5,6 +5,13 @@
 //! are let go: they are clean copies of the page cache, so the few the
 //! loop needs come back as minor faults, and the rest cost nothing.
 
+/// The program header of this machine's ELF class (32-bit on armv7 and
+/// i686).
+#[cfg(target_pointer_width = "64")]
+type Phdr = libc::Elf64_Phdr;
+#[cfg(target_pointer_width = "32")]
+type Phdr = libc::Elf32_Phdr;
+
 /// `madvise(MADV_DONTNEED)` every loaded segment that is not writable
 /// (headers, code, read-only data), found from the program headers the
 /// kernel hands over (`AT_PHDR`), so no linker symbol is assumed.
@@ -12,13 +19,17 @@
 /// lose state. Failure changes nothing but the figure.
 pub fn release_read_only() {
     // SAFETY: getauxval only reads the auxiliary vector.
-    let (phdr, phnum) = unsafe {
+    let (phdr, phnum, page) = unsafe {
         (
-            libc::getauxval(libc::AT_PHDR) as *const libc::Elf64_Phdr,
+            libc::getauxval(libc::AT_PHDR) as *const Phdr,
             libc::getauxval(libc::AT_PHNUM) as usize,
+            libc::getauxval(libc::AT_PAGESZ) as u64,
         )
     };
-    if phdr.is_null() || phnum == 0 {
+    // The kernel's page size, not 4 KiB: arm64 and ppc64le kernels often
+    // use 64 KiB pages, and madvise rounds the length up to whole pages,
+    // so a 4 KiB-rounded end could reach into the writable segment.
+    if phdr.is_null() || phnum == 0 || !page.is_power_of_two() {
         return;
     }
     // SAFETY: the kernel's program header table of this executable,
@@ -29,15 +40,17 @@ pub fn release_read_only() {
     if headers.iter().any(|h| h.p_type == libc::PT_DYNAMIC) {
         return;
     }
-    const PAGE: u64 = 4096;
     for h in headers {
         if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
             continue;
         }
-        let start = h.p_vaddr & !(PAGE - 1);
+        // u32 on 32-bit machines.
+        #[allow(clippy::useless_conversion)]
+        let (vaddr, memsz) = (u64::from(h.p_vaddr), u64::from(h.p_memsz));
+        let start = vaddr & !(page - 1);
         // Whole pages only: the last page of a read-only segment may be
         // shared with the start of the writable one that follows.
-        let end = (h.p_vaddr + h.p_memsz) & !(PAGE - 1);
+        let end = (vaddr + memsz) & !(page - 1);
         if end > start {
             // SAFETY: a page-aligned range inside this read-only mapping;
             // its pages are clean file pages, refaulted on next use.

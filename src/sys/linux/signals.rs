@@ -53,29 +53,64 @@ fn sigprocmask(how: i32, set: Option<&SigSet>) -> SigSet {
     old
 }
 
+// The kernel's sigset is `unsigned long[64 / BITS_PER_LONG]`: on a
+// little-endian 32-bit machine its two words read as one u64, as on every
+// 64-bit one; on a big-endian 32-bit machine they would not.
+#[cfg(all(target_pointer_width = "32", target_endian = "big"))]
+compile_error!("SigSet as one u64 is wrong for 32-bit big-endian kernels");
+
+/// The kernel's `struct sigaction` (linux/signal_types.h), not libc's:
+/// `sa_flags` is an `unsigned long` (32 bits on armv7 and i686), the
+/// restorer is there only where the architecture has SA_RESTORER (riscv
+/// has none), and the mask is `unsigned long`s, so on 32-bit machines it
+/// follows the restorer at offset 12 (a u64 there would start at 16 on
+/// armv7, which aligns u64 to 8).
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
-    flags: u64,
+    flags: libc::c_ulong,
+    #[cfg(not(target_arch = "riscv64"))]
     restorer: usize,
-    mask: SigSet,
+    mask: [libc::c_ulong; MASK_WORDS],
 }
+
+const MASK_WORDS: usize = 64 / libc::c_ulong::BITS as usize;
+
+impl KernelSigaction {
+    fn new(handler: usize) -> KernelSigaction {
+        KernelSigaction {
+            handler,
+            flags: 0,
+            #[cfg(not(target_arch = "riscv64"))]
+            restorer: 0,
+            mask: [0; MASK_WORDS],
+        }
+    }
+}
+
+/// Where the kernel reads the mask and how much it reads, per
+/// architecture (arch/*/include/asm/signal.h): checked by every build, so
+/// a cross build for a new target fails here rather than at run time.
+const SIGACTION_MASK_AT: usize = if cfg!(target_arch = "riscv64") {
+    16
+} else if cfg!(target_pointer_width = "64") {
+    24
+} else {
+    12
+};
+const _: () = assert!(std::mem::offset_of!(KernelSigaction, mask) == SIGACTION_MASK_AT);
+const _: () = assert!(std::mem::size_of::<KernelSigaction>() == SIGACTION_MASK_AT + 8);
 
 fn sigaction(sig: i32, new: Option<&KernelSigaction>, old: Option<&mut KernelSigaction>) -> i32 {
     let n = new.map_or(std::ptr::null(), |a| a as *const KernelSigaction);
     let o = old.map_or(std::ptr::null_mut(), |a| a as *mut KernelSigaction);
-    // SAFETY: valid kernel sigaction layout for x86_64 and aarch64, or null.
+    // SAFETY: the kernel's sigaction layout for this architecture (checked
+    // above), or null; 8 is the kernel's sigset size on every Linux target.
     unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, n, o, 8usize) as i32 }
 }
 
 fn set_disposition(sig: i32, handler: usize) {
-    let act = KernelSigaction {
-        handler,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    sigaction(sig, Some(&act), None);
+    sigaction(sig, Some(&KernelSigaction::new(handler)), None);
 }
 
 /// Block every signal and make sure SIGCHLD statuses are kept. Called first
@@ -83,15 +118,10 @@ fn set_disposition(sig: i32, handler: usize) {
 #[cfg_attr(test, allow(dead_code))]
 pub fn take_over() -> Inherited {
     let mask = sigprocmask(libc::SIG_BLOCK, Some(&ALL));
-    let mut old = KernelSigaction {
-        handler: 0,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
+    let mut old = KernelSigaction::new(0);
     let mut sigchld_ignored = false;
     if sigaction(libc::SIGCHLD, None, Some(&mut old)) == 0
-        && (old.handler == libc::SIG_IGN || old.flags & libc::SA_NOCLDWAIT as u64 != 0)
+        && (old.handler == libc::SIG_IGN || old.flags & libc::SA_NOCLDWAIT as libc::c_ulong != 0)
     {
         sigchld_ignored = old.handler == libc::SIG_IGN;
         set_disposition(libc::SIGCHLD, libc::SIG_DFL);
@@ -103,12 +133,77 @@ pub fn take_over() -> Inherited {
 }
 
 /// In the child, before exec: give back exactly what pidone inherited.
-/// Async-signal-safe.
+/// Raw system calls only: the child runs in pidone's memory (process.rs).
 pub fn restore_in_child(inherited: &Inherited) {
     if inherited.sigchld_ignored {
-        set_disposition(libc::SIGCHLD, libc::SIG_IGN);
+        let act = KernelSigaction::new(libc::SIG_IGN);
+        // SAFETY: a valid kernel sigaction, no old one asked for.
+        unsafe {
+            super::raw::call(
+                libc::SYS_rt_sigaction,
+                [
+                    libc::SIGCHLD as usize,
+                    &act as *const KernelSigaction as usize,
+                    0,
+                    8,
+                    0,
+                    0,
+                ],
+            );
+        }
     }
-    sigprocmask(libc::SIG_SETMASK, Some(&inherited.mask));
+    // SAFETY: the mask is valid for 8 bytes, the kernel's sigset size.
+    unsafe {
+        super::raw::call(
+            libc::SYS_rt_sigprocmask,
+            [
+                libc::SIG_SETMASK as usize,
+                &inherited.mask as *const SigSet as usize,
+                0,
+                8,
+                0,
+                0,
+            ],
+        );
+    }
+}
+
+/// Queue `sig` to pidone itself as a signal from elsewhere (SI_QUEUE, not
+/// SI_USER: `self_inflicted` would drop it), to be taken and forwarded by
+/// the supervisor like one that came.
+pub fn queue_to_self(sig: i32) {
+    // SAFETY: siginfo_t is plain data.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_signo = sig;
+    info.si_code = libc::SI_QUEUE;
+    // SAFETY: a signal to our own process with a valid siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigqueueinfo,
+            libc::getpid(),
+            sig,
+            &info as *const libc::siginfo_t,
+        );
+    }
+}
+
+/// The timeout as `SYS_rt_sigtimedwait` and `SYS_futex` read it: two `long`s. On 32-bit
+/// machines that number is the old 32-bit-time call whatever `time_t`
+/// libc was built with (64-bit time has a call of its own); a timeout is
+/// short, so 32 bits of seconds are plenty.
+#[repr(C)]
+pub(super) struct KernelTimespec {
+    pub tv_sec: libc::c_long,
+    pub tv_nsec: libc::c_long,
+}
+
+impl KernelTimespec {
+    pub fn new(d: Duration) -> KernelTimespec {
+        KernelTimespec {
+            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::c_long,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        }
+    }
 }
 
 /// Wait for one of the signals in `set`; None on timeout. With no timeout
@@ -117,10 +212,10 @@ pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
     loop {
         // SAFETY: siginfo_t is plain data; the kernel fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let ts = timeout.map(timespec);
+        let ts = timeout.map(KernelTimespec::new);
         let ts_ptr = ts
             .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            .map_or(std::ptr::null(), |t| t as *const KernelTimespec);
         // SAFETY: pointers valid for the duration of the call.
         let r = unsafe {
             libc::syscall(
@@ -275,6 +370,7 @@ fn ready_now(fds: &[RawFd]) -> Option<RawFd> {
     polled.iter().find(|p| p.revents != 0).map(|p| p.fd)
 }
 
+/// For libc's `ppoll`: libc's own timespec, whatever its `time_t`.
 fn timespec(d: Duration) -> libc::timespec {
     libc::timespec {
         tv_sec: d.as_secs().min(i32::MAX as u64) as _,
@@ -355,6 +451,30 @@ mod tests {
         // SAFETY: fds is valid for two ints.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
         (fds[0], fds[1])
+    }
+
+    /// What the C library's sigaction set, the raw call reads back in the
+    /// same places: handler, flags and mask where the kernel keeps them.
+    #[test]
+    fn kernel_sigaction_reads_what_libc_set() {
+        // SIGURG: ignored by default, used by nothing in the test harness.
+        // SAFETY: a zeroed sigaction is valid; the calls get valid pointers.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = libc::SIG_IGN;
+            act.sa_flags = libc::SA_NOCLDWAIT | libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaddset(&mut act.sa_mask, libc::SIGUSR2);
+            assert_eq!(libc::sigaction(libc::SIGURG, &act, std::ptr::null_mut()), 0);
+        }
+        let mut old = KernelSigaction::new(0);
+        assert_eq!(sigaction(libc::SIGURG, None, Some(&mut old)), 0);
+        set_disposition(libc::SIGURG, libc::SIG_DFL);
+        assert_eq!(old.handler, libc::SIG_IGN);
+        let want = (libc::SA_NOCLDWAIT | libc::SA_RESTART) as libc::c_ulong;
+        assert_eq!(old.flags & want, want);
+        let usr2 = 1 << (libc::SIGUSR2 - 1);
+        assert_eq!(old.mask.first().copied().unwrap_or(0) & usr2, usr2);
     }
 
     #[test]
