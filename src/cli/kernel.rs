@@ -171,6 +171,18 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     _ => return Err(bad("pidone.no_new_privs", v, "1 or 0")),
                 }
             }
+            "oom_exit" | "cgroup_nest" => {
+                let on = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad(&format!("pidone.{}", key), v, "1 or 0")),
+                };
+                if key == "oom_exit" {
+                    plan.oom_exit = on;
+                } else {
+                    plan.cgroup_nest = on;
+                }
+            }
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }
@@ -305,6 +317,15 @@ mod tests {
         let m = p.machine.expect("machine");
         assert!(m.mounts);
         assert_eq!(m.power, PowerAction::PowerOff);
+    }
+
+    #[test]
+    fn cgroup_options() {
+        let p = run("pidone.oom_exit=1 pidone.cgroup_nest=yes -- true");
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = run("pidone.oom_exit=0 -- true");
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(parse("pidone.oom_exit=maybe -- true").is_err());
     }
 
     #[test]

@@ -255,6 +255,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pidone:hosts",
     "pidone:keep_fds",
     "pidone:no_new_privileges",
+    "pidone:oom_exit",
+    "pidone:cgroup_nest",
     "pidone:modules",
     "pidone:root",
     "pidone:poweroff",
@@ -569,6 +571,8 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             plan.close_fds = !plan.keep_fds;
         }
         "pidone:no_new_privileges" => plan.no_new_privs = boolean(key, v)?,
+        "pidone:oom_exit" => plan.oom_exit = boolean(key, v)?,
+        "pidone:cgroup_nest" => plan.cgroup_nest = boolean(key, v)?,
         k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }
@@ -624,6 +628,15 @@ mod tests {
 
     fn cmd(p: &Plan) -> Vec<&str> {
         p.command.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn cgroup_keys_in_both_forms() {
+        let p = ok(r#"{"Cmd": ["x"], "pidone:oom_exit": true, "pidone:cgroup_nest": "true"}"#);
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = ok(r#"{"docker:cmd": "[\"x\"]", "pidone:oom_exit": "false"}"#);
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(err(r#"{"Cmd": ["x"], "pidone:oom_exit": 3}"#).contains("pidone:oom_exit"));
     }
 
     #[test]
