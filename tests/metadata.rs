@@ -1060,9 +1060,24 @@ fn status_file_and_log_file() {
     let keys: Vec<&String> = st.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["ended", "exit_code", "restarts", "signal", "started"]
+        [
+            "ended",
+            "exit_code",
+            "log_lines_dropped",
+            "oom_killed",
+            "oom_kills",
+            "restarts",
+            "signal",
+            "started"
+        ]
     );
     assert_eq!(st["exit_code"], 7);
+    assert_eq!(st["log_lines_dropped"], 0);
+    // No OOM kill in this run (docs/cgroups.md).
+    assert_eq!(
+        (st["oom_kills"].as_u64(), st["oom_killed"].as_bool()),
+        (Some(0), Some(false))
+    );
     assert!(st["signal"].is_null());
     assert_eq!(st["restarts"], 0);
     for k in ["started", "ended"] {
