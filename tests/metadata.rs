@@ -410,7 +410,11 @@ fn bad_metadata_is_one_line_and_125() {
     r.metadata(r#"{"Cmd": ["/bin/true"], "Env": "A=1"}"#);
     assert_fatal(&r, "metadata", "Env: the string is not valid JSON text");
     r.metadata(r#"{"Cmd": ["/bin/true"], "pidone:restart": "sometimes"}"#);
-    assert_fatal(&r, "metadata", "pidone:restart: \"sometimes\"; expected \"no\", \"always\", \"on-failure\" or \"on-failure:N\"");
+    assert_fatal(
+        &r,
+        "metadata",
+        "pidone:restart: \"sometimes\"; expected no, always, on-failure or on-failure:N",
+    );
     r.metadata(&format!(
         "{{\"Cmd\": [\"/bin/true\"], \"pad\": \"{}\"}}",
         "x".repeat(1 << 20)

@@ -186,6 +186,30 @@ pub fn parse(cmdline: &str) -> Result<Request> {
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
             }
+            // Issue 19's settings (helpers need spaces: metadata only).
+            "delay" => plan
+                .delays
+                .push(values::delay(v).ok_or_else(|| bad("pidone.delay", v, "SIG:SECONDS"))?),
+            "on_change" => plan
+                .on_change
+                .push(values::on_change(v).ok_or_else(|| bad("pidone.on_change", v, "/PATH:SIG"))?),
+            "restart" => {
+                plan.restart = values::restart(v)
+                    .ok_or_else(|| bad("pidone.restart", v, values::RESTART_FORM))?
+            }
+            "env_file" if !v.is_empty() => plan.env.files.push(PathBuf::from(v)),
+            "env_from_files" => {
+                plan.env.from_files = match v {
+                    "" | "1" | "true" | "yes" | "on" => Some(Vec::new()),
+                    names => Some(
+                        names
+                            .split(',')
+                            .filter(|n| !n.is_empty())
+                            .map(String::from)
+                            .collect(),
+                    ),
+                }
+            }
             "poweroff" => {
                 machine.power = values::power_action(v)
                     .ok_or_else(|| bad("pidone.poweroff", v, "poweroff, reboot or halt"))?
@@ -247,6 +271,23 @@ mod tests {
             Ok(Request::Run(p)) => *p,
             other => panic!("{:?}", other),
         }
+    }
+
+    #[test]
+    fn issue_19_settings() {
+        let p = run(
+            "pidone.delay=TERM:5 pidone.on_change=/etc/app:HUP pidone.restart=always \
+             pidone.env_file=/etc/app.env pidone.env_from_files=DB_PASSWORD -- x",
+        );
+        assert_eq!(p.delays, [(15, Duration::from_secs(5))]);
+        assert_eq!(p.on_change[0].signal, 1);
+        assert_eq!(p.restart, crate::plan::Restart::Always);
+        assert_eq!(p.env.files, [PathBuf::from("/etc/app.env")]);
+        assert_eq!(p.env.from_files, Some(vec!["DB_PASSWORD".to_string()]));
+        assert_eq!(
+            run("pidone.env_from_files -- x").env.from_files,
+            Some(vec![])
+        );
     }
 
     #[test]
@@ -361,6 +402,9 @@ mod tests {
         for c in [
             "pidone.poweroff=explode",
             "pidone.grace=-1",
+            "pidone.delay=KILL:1",
+            "pidone.on_change=etc:HUP",
+            "pidone.restart=sometimes",
             "pidone.grace=nan",
             "pidone.verbose=x",
         ] {

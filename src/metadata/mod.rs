@@ -508,13 +508,11 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             }
         }
         "pidone:restart" => {
-            let s = string(key, v).ok();
-            plan.restart = s.as_deref().and_then(values::restart).ok_or_else(|| {
-                bad(
-                    key,
-                    format!("got {}; expected {}", short(v), values::RESTART_FORM),
-                )
-            })?;
+            let form = "\"no\", \"always\", \"on-failure\" or \"on-failure:N\"";
+            let s = string(key, v)
+                .map_err(|_| bad(key, format!("got {}; expected {}", kind(v), form)))?;
+            plan.restart = values::restart(&s)
+                .ok_or_else(|| bad(key, format!("{:?}; expected {}", s, form)))?;
         }
         "pidone:delay" => {
             for (i, d) in list(key, v)?.iter().enumerate() {
