@@ -1068,6 +1068,8 @@ fn status_file_and_log_file() {
             "ended",
             "exit_code",
             "log_lines_dropped",
+            "oom_killed",
+            "oom_kills",
             "restarts",
             "signal",
             "started"
@@ -1075,6 +1077,11 @@ fn status_file_and_log_file() {
     );
     assert_eq!(st["exit_code"], 7);
     assert_eq!(st["log_lines_dropped"], 0);
+    // No OOM kill in this run (docs/cgroups.md).
+    assert_eq!(
+        (st["oom_kills"].as_u64(), st["oom_killed"].as_bool()),
+        (Some(0), Some(false))
+    );
     assert!(st["signal"].is_null());
     assert_eq!(st["restarts"], 0);
     for k in ["started", "ended"] {
