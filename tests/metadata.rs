@@ -413,7 +413,7 @@ fn bad_metadata_is_one_line_and_125() {
     assert_fatal(
         &r,
         "metadata",
-        "pidone:restart: \"sometimes\"; expected no, always, on-failure or on-failure:N",
+        "pidone:restart: \"sometimes\"; expected \"no\", \"always\", \"on-failure\" or \"on-failure:N\"",
     );
     r.metadata(&format!(
         "{{\"Cmd\": [\"/bin/true\"], \"pad\": \"{}\"}}",
