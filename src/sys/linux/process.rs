@@ -265,7 +265,7 @@ pub fn spawn<'a, R>(run: Box<dyn FnMut() -> (R, i32) + 'a>) -> Result<(i32, Chil
     // SAFETY: the child's stack grows down from `top`; it and `shared`
     // stay allocated, and pidone leaves them alone, until the child has
     // exec'd or exited (`Child`). SIGCHLD is the exit signal, as for fork.
-    let pid = unsafe {
+    let mut pid = unsafe {
         libc::clone(
             child_entry::<R>,
             stack.top(),
@@ -273,6 +273,22 @@ pub fn spawn<'a, R>(run: Box<dyn FnMut() -> (R, i32) + 'a>) -> Result<(i32, Chil
             arg.cast(),
         )
     };
+    // qemu-user (a foreign-architecture image run through binfmt, e.g.
+    // `docker run --platform`) refuses a CLONE_VM child that is not a
+    // thread, and runs CLONE_VFORK as a plain fork: then the command still
+    // starts, only a failed exec's one-line report is lost (its exit code
+    // stays). A kernel never refuses the first form.
+    if pid < 0 && errno() == libc::EINVAL {
+        // SAFETY: as above.
+        pid = unsafe {
+            libc::clone(
+                child_entry::<R>,
+                stack.top(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                arg.cast(),
+            )
+        };
+    }
     if pid < 0 {
         let e = errno();
         stack.release();

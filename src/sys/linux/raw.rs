@@ -51,6 +51,133 @@ pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
     ret
 }
 
+/// See the x86_64 version. ARM EABI (armv7 in ARM mode, where r7 is free
+/// and r11 is the frame pointer).
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "arm")]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    let ret: isize;
+    // SAFETY: the ARM EABI Linux system call convention.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("r7") nr,
+            inlateout("r0") a as isize => ret,
+            in("r1") b, in("r2") c, in("r3") d, in("r4") e, in("r5") f,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version. i686: `int 0x80` takes the arguments in ebx,
+/// ecx, edx, esi, edi and ebp, but LLVM keeps esi (base pointer) and ebp
+/// (frame pointer) for itself, so the last three are loaded from memory
+/// inside the block and the two registers restored after.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "x86")]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    let rest = [d, e, f];
+    let ret: isize;
+    // SAFETY: the i386 Linux system call convention; `rest` lives across
+    // the block, and esi and ebp are saved on the stack and restored.
+    unsafe {
+        core::arch::asm!(
+            "push ebp",
+            "push esi",
+            "mov esi, [edi]",
+            "mov ebp, [edi + 8]",
+            "mov edi, [edi + 4]",
+            "int 0x80",
+            "pop esi",
+            "pop ebp",
+            inlateout("eax") nr as isize => ret,
+            in("ebx") a, in("ecx") b, in("edx") c,
+            inlateout("edi") rest.as_ptr() => _,
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "riscv64")]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    let ret: isize;
+    // SAFETY: the RISC-V Linux system call convention.
+    unsafe {
+        core::arch::asm!(
+            "ecall",
+            in("a7") nr,
+            inlateout("a0") a as isize => ret,
+            in("a1") b, in("a2") c, in("a3") d, in("a4") e, in("a5") f,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version. s390x: `svc 0` with the number in r1.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "s390x")]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    let ret: isize;
+    // SAFETY: the s390x Linux system call convention.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("r1") nr,
+            inlateout("r2") a as isize => ret,
+            in("r3") b, in("r4") c, in("r5") d, in("r6") e, in("r7") f,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86_64 version. powerpc64: `sc` reports an error in cr0's
+/// summary-overflow bit with a positive errno in r3, turned into -errno
+/// here as the other architectures return it; r0 and r4-r12, cr0, ctr
+/// and xer are the kernel's to clobber.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "powerpc64")]
+pub unsafe fn call(nr: libc::c_long, args: [usize; 6]) -> isize {
+    let [a, b, c, d, e, f] = args;
+    let ret: isize;
+    // SAFETY: the powerpc64 Linux system call convention.
+    unsafe {
+        core::arch::asm!(
+            "sc",
+            "bns+ 1f",
+            "neg 3, 3",
+            "1:",
+            inlateout("r0") nr => _,
+            inlateout("r3") a as isize => ret,
+            inlateout("r4") b => _, inlateout("r5") c => _,
+            inlateout("r6") d => _, inlateout("r7") e => _,
+            inlateout("r8") f => _,
+            out("r9") _, out("r10") _, out("r11") _, out("r12") _,
+            out("cr0") _, out("ctr") _, out("xer") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
 /// `call` with fewer arguments, the rest zero.
 ///
 /// # Safety
