@@ -106,6 +106,8 @@ fn help_options() -> BTreeSet<String> {
         }
         let column = t.split("  ").next().unwrap_or("");
         for w in column.split([',', ' ']) {
+            // `--env-from-files[=NAME,...]`: the name alone.
+            let w = w.split(['[', '=']).next().unwrap_or("");
             if w.starts_with('-') && w.len() > 1 {
                 opts.insert(w.to_string());
             }
