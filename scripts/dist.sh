@@ -53,6 +53,7 @@ cp target/pidone "$tmp/pidone-$host"
 for f in target/cross/pidone-*; do
 	[ -f "$f" ] || continue
 	a=${f#target/cross/pidone-}
+	case $a in *.*) continue ;; esac # cross.sh's pidone-ARCH.tmp while it copies
 	[ "$a" = "$host" ] || cp "$f" "$tmp/pidone-$a"
 done
 
@@ -73,6 +74,6 @@ for f in "$tmp"/pidone-*; do
 	echo "dist: $DIST/pidone-$a, $DIST/pidone-$version-$a.tar.gz"
 done
 
-sh scripts/sbom.sh "$DIST/pidone-$version.cdx.json"
+sh scripts/sbom.sh "$DIST/pidone-$version.cdx.json" "$(ls "$DIST" | sed -n 's/^pidone-\([^-]*\)$/\1/p' | tr '\n' ' ')"
 stamp "$DIST"
 sh scripts/sums.sh "$DIST"

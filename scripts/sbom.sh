@@ -5,7 +5,9 @@
 # and rustc. Dated by the commit, with a serial number derived from the
 # content, so the same commit gives the same file.
 #   sbom.sh --install   install the pinned cargo-cyclonedx into .cache/tools
-#   sbom.sh OUT.json    write the SBOM
+#   sbom.sh OUT.json [ARCH...]   write the SBOM of the binaries for ARCH
+#     (uname -m names; this machine's is built with Rust's musl target,
+#     the others by make cross, linked with zig's bundled musl)
 set -eu
 TOOL_VERSION=0.5.9
 tools=.cache/tools
@@ -20,7 +22,8 @@ if [ "${1:-}" = --install ]; then
 	nice -n 10 cargo install --quiet --locked --version $TOOL_VERSION --root $tools cargo-cyclonedx
 	exit 0
 fi
-out=${1:?usage: sbom.sh OUT.json | --install}
+out=${1:?usage: sbom.sh OUT.json [ARCH...] | --install}
+arches=${2:-$(uname -m)}
 installed || sh "$0" --install
 
 : "${SOURCE_DATE_EPOCH:=$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
@@ -44,10 +47,23 @@ musl=$(strings "$sysroot/lib/rustlib/$MUSL/lib/self-contained/libc.a" 2>/dev/nul
 [ -n "$musl" ] || { echo "sbom: no musl version in $sysroot/lib/rustlib/$MUSL" >&2; exit 1; }
 ts=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 
+# The other architectures' binaries (make cross) link zig's musl: its
+# version and zig's, when any of them is shipped.
+host=$(uname -m)
+zig="" zmusl=""
+for a in $arches; do
+	[ "$a" = "$host" ] && continue
+	zig=$(sed -n 's/^ZIG_VERSION=//p' scripts/cross.sh 2>/dev/null)
+	zmusl=$(sed -n 's/^#define VERSION "\(.*\)"$/\1/p' \
+		.cache/zig-venv/lib/python3*/site-packages/ziglang/lib/libc/musl/src/internal/version.h 2>/dev/null | head -n 1)
+	[ -n "$zig" ] && [ -n "$zmusl" ] || { echo "sbom: $a is shipped but zig's musl version is not found (.cache/zig-venv)" >&2; exit 1; }
+	break
+done
+
 # The checkout's path (in bom-refs) becomes the one the binary's remapping
 # uses, as in the Makefile.
 jq --arg rustc "$rustc" --arg commit "$commit" --arg musl "$musl" --arg ts "$ts" \
-	--arg root "$PWD" '
+	--arg root "$PWD" --arg zig "$zig" --arg zmusl "$zmusl" '
 	walk(if type == "string" then (split($root) | join("/build/pidone")) else . end)
 	| del(.serialNumber)
 	| .metadata.timestamp = $ts
@@ -67,9 +83,21 @@ jq --arg rustc "$rustc" --arg commit "$commit" --arg musl "$musl" --arg ts "$ts"
 		  "description": "The compiler that built the binary (not shipped)",
 		  "properties": [ { "name": "rustc:commit-hash", "value": $commit } ] }
 	]
+	| if $zig == "" then . else .components += [
+		{ "type": "library", "bom-ref": ("musl@" + $zmusl + "+zig"), "name": "musl",
+		  "version": $zmusl, "purl": ("pkg:generic/musl@" + $zmusl),
+		  "scope": "required",
+		  "description": "The C library, statically linked into the binaries of the other architectures (zig'"'"'s bundled musl, make cross)",
+		  "licenses": [ { "license": { "id": "MIT" } } ] },
+		{ "type": "application", "bom-ref": ("zig@" + $zig), "name": "zig",
+		  "version": $zig, "scope": "excluded", "purl": ("pkg:pypi/ziglang@" + $zig),
+		  "description": "The linker of the other architectures'"'"' binaries (through cargo-zigbuild; not shipped)" }
+	] end
 	| .metadata.component["bom-ref"] as $top
 	| .dependencies |= map(if .ref == $top
-		then .dependsOn += [("rust-std@" + $rustc), ("musl@" + $musl)] else . end)
+		then .dependsOn += [("rust-std@" + $rustc), ("musl@" + $musl)]
+			+ (if $zig == "" then [] else [("musl@" + $zmusl + "+zig")] end)
+		else . end)
 	' "$tmp/crates.json" >"$tmp/bom.json"
 
 # A serial number from the content: a UUID (version 8) of its SHA-256.

@@ -21,6 +21,8 @@ pub const TARGETS: &[&str] = &[
     "dhcp_reply",
     "netlink_reply",
     "mdata_frame",
+    "env_file",
+    "inotify_events",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -48,6 +50,10 @@ pub fn run(name: &str, data: &[u8]) -> bool {
                 let _ = crate::dhcp::parse(p, xid, &mac);
             }
         }
+        "env_file" => {
+            let _ = crate::values::env_file(data, |_| Some("v".into()));
+        }
+        "inotify_events" => crate::watch::fuzz_events(data),
         "netlink_reply" => {
             crate::sys::net::decode_reply(data);
         }

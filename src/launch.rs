@@ -46,6 +46,9 @@ pub struct Launch {
     pub drop_caps: Option<Vec<u32>>,
     pub close_fds: bool,
     pub no_new_privs: bool,
+    /// The container's cgroup as the cgroup stage found it (the command's
+    /// only; helpers have None).
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 /// A C string for the launch; a NUL byte inside is an error of `stage`.

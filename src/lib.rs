@@ -19,6 +19,7 @@
 )]
 
 pub mod boot;
+pub mod cgroup;
 pub mod cli;
 pub mod delay;
 pub mod dhcp;

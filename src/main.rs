@@ -25,6 +25,7 @@
 )]
 
 mod boot;
+mod cgroup;
 mod cli;
 mod delay;
 mod dhcp;

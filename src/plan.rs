@@ -80,6 +80,12 @@ pub struct Plan {
     pub keep_fds: bool,
     /// `PR_SET_NO_NEW_PRIVS` for the command (off by default, as Docker).
     pub no_new_privs: bool,
+    /// `--oom-exit`: an OOM kill of any process in the container's cgroup
+    /// ends the container as if the command had exited with 137.
+    pub oom_exit: bool,
+    /// `--cgroup-nest`: pidone and the command each in a leaf of the
+    /// container's cgroup v2, its controllers enabled for children.
+    pub cgroup_nest: bool,
     /// Present when pidone is the init of a whole machine.
     pub machine: Option<Machine>,
     /// Things the parser noticed and skipped; logged once logging is up.
@@ -497,6 +503,8 @@ impl Plan {
             close_fds: false,
             keep_fds: false,
             no_new_privs: false,
+            oom_exit: false,
+            cgroup_nest: false,
             machine: None,
             warnings: Vec::new(),
             notes: Vec::new(),

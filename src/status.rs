@@ -40,13 +40,31 @@ impl Exit {
     }
 }
 
-pub fn record(path: &Path, exit: &Exit, started: SystemTime, ended: SystemTime, restarts: u32) {
+/// OOM kills in the container's cgroup during one run (see cgroup.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Oom {
+    /// Processes the OOM killer killed, the command included.
+    pub kills: u64,
+    /// The command was one of them.
+    pub command: bool,
+}
+
+pub fn record(
+    path: &Path,
+    exit: &Exit,
+    started: SystemTime,
+    ended: SystemTime,
+    restarts: u32,
+    oom: Oom,
+) {
     let doc = serde_json::json!({
         "exit_code": exit.code,
         "signal": exit.signal,
         "started": timestamp(started),
         "ended": timestamp(ended),
         "restarts": restarts,
+        "oom_kills": oom.kills,
+        "oom_killed": oom.command,
         // Lines pidone could not write to its stderr at the time (the
         // terminal or pipe was stopped or full): see log.rs.
         "log_lines_dropped": crate::log::dropped(),

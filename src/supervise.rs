@@ -11,6 +11,7 @@
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::cgroup;
 use crate::error::errno;
 use crate::features::{Due, Features};
 use crate::launch::Launch;
@@ -25,6 +26,8 @@ const FIRST_RESTART_DELAY: Duration = Duration::from_millis(100);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 /// A run that lasted longer than this resets the restart delay.
 const STABLE_RUN: Duration = Duration::from_secs(10);
+/// How long after the first spawn the container's cgroup is looked for.
+const DISCOVER_AFTER: Duration = Duration::from_millis(1);
 /// How long pidone waits for SIGKILLed processes to be reaped.
 const KILL_WAIT: Duration = Duration::from_secs(2);
 
@@ -49,6 +52,16 @@ struct Supervisor<'a> {
     /// Descriptors the one wait also watches (see `signals::wait_or_ready`);
     /// each readable one goes to `ready`. Empty unless a feature asks.
     watched: Vec<RawFd>,
+    /// The container's OOM-kill count, watched (cgroup.rs).
+    oom: Option<cgroup::Watch>,
+    /// This run's OOM kills, for the status file.
+    run_oom: status::Oom,
+    /// `--oom-exit` and a kill was seen: the run ends with 137.
+    oom_exit_due: bool,
+    /// The container's cgroup, once found (see `discover`).
+    cgroup: Option<cgroup::Cgroup>,
+    /// When to look for it: a moment after the first spawn.
+    discover_at: Option<Instant>,
     /// Held signals, watched paths, the readiness relay (features.rs).
     features: Features,
 }
@@ -108,14 +121,32 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
         fds_closed: false,
         watched: features.fds(),
         features,
+        oom: None,
+        run_oom: status::Oom::default(),
+        oom_exit_due: false,
+        cgroup: None,
+        discover_at: None,
     };
+    if launch.cgroup.is_some() || plan.pause {
+        // --cgroup-nest found it before the spawn; -P has no start to spare.
+        s.discover();
+    }
     let code = if plan.pause {
         s.pause()
     } else {
         s.run_with_restarts()
     };
     s.shutdown_rest();
+    s.kill_cgroup();
     code
+}
+
+/// The sooner of two optional deadlines (None: no deadline).
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn should_restart(policy: Restart, exit: &Exit, restarts: u32) -> bool {
@@ -133,6 +164,7 @@ impl Supervisor<'_> {
         loop {
             let started = SystemTime::now();
             let clock = Instant::now();
+            self.run_oom = status::Oom::default();
             let exit = self.run_once();
             let code = if self.plan.remap_exit.contains(&exit.code) {
                 0
@@ -140,7 +172,14 @@ impl Supervisor<'_> {
                 exit.code
             };
             if let Some(path) = &self.plan.status_file {
-                status::record(path, &exit, started, SystemTime::now(), restarts);
+                status::record(
+                    path,
+                    &exit,
+                    started,
+                    SystemTime::now(),
+                    restarts,
+                    self.run_oom,
+                );
             }
             if self.stopping || !should_restart(self.plan.restart, &exit, restarts) {
                 return code;
@@ -164,7 +203,17 @@ impl Supervisor<'_> {
 
     /// Start the command once and wait for it, forwarding signals.
     fn run_once(&mut self) -> Exit {
-        let started = match spawn::start(self.launch, self.inherited) {
+        let nest = self.launch.cgroup.as_ref().and_then(|c| c.nest.as_ref());
+        // With --cgroup-nest the command starts in its own leaf: pidone
+        // steps into it for the spawn and back into its own after.
+        if let Some(n) = nest {
+            cgroup::enter(&n.command);
+        }
+        let spawned = spawn::start(self.launch, self.inherited);
+        if let Some(n) = nest {
+            cgroup::enter(&n.init);
+        }
+        let started = match spawned {
             Ok(s) => s,
             Err(f) => {
                 log::error!("{}", f.error);
@@ -177,6 +226,9 @@ impl Supervisor<'_> {
         let pid = started.pid;
         self.child = Some(pid);
         self.last_child = Some(pid);
+        if self.cgroup.is_none() && self.discover_at.is_none() {
+            self.discover_at = Some(Instant::now() + DISCOVER_AFTER);
+        }
         self.report = Some(started);
         self.let_go_of_fds();
         // Keep no directory busy (the child keeps the cwd it was given).
@@ -191,19 +243,27 @@ impl Supervisor<'_> {
                     Due::Send(sig) => self.send(sig),
                 }
             }
-            let timeout = self.features.timeout();
+            if self.oom_exit_due {
+                return self.oom_exit();
+            }
+            let timeout = earliest(self.features.timeout(), self.cgroup_timeout());
             let info = match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(info) => info,
                 Wake::Ready(fd) => {
                     self.ready(fd);
                     continue;
                 }
-                Wake::Timeout => continue,
+                Wake::Timeout => {
+                    self.discover_when_due();
+                    self.oom_tick(false);
+                    continue;
+                }
             };
             if info.si_signo == libc::SIGCHLD {
                 say::sigchld(self.plan.log.style);
                 if let (Some(exit), _) = self.reap() {
                     self.child = None;
+                    self.oom_tick(true);
                     self.features.command_ended();
                     let failed = self.report.take().and_then(|mut r| r.failure());
                     if let Some(e) = failed {
@@ -240,13 +300,18 @@ impl Supervisor<'_> {
     fn pause(&mut self) -> i32 {
         self.let_go_of_fds();
         loop {
-            match signals::wait_or_ready(ALL, &self.watched, None) {
+            let timeout = self.cgroup_timeout();
+            match signals::wait_or_ready(ALL, &self.watched, timeout) {
                 Wake::Signal(i) if i.si_signo == libc::SIGCHLD => {
                     self.reap();
                 }
                 Wake::Signal(i) if matches!(i.si_signo, libc::SIGTERM | libc::SIGINT) => return 0,
                 Wake::Ready(fd) => self.ready(fd),
+                Wake::Timeout => self.oom_tick(false),
                 _ => {}
+            }
+            if self.oom_exit_due {
+                return self.oom_exit().code;
             }
         }
     }
@@ -255,9 +320,121 @@ impl Supervisor<'_> {
     /// handles its own here; an fd nobody claims is dropped from the set so
     /// it cannot spin the loop.
     fn ready(&mut self, fd: RawFd) {
+        if let Some(w) = self.oom.as_mut().filter(|w| w.fd() == Some(fd)) {
+            w.ready();
+            return;
+        }
         if !self.features.ready(fd) {
             self.watched.retain(|&w| w != fd);
         }
+    }
+
+    /// Find the container's cgroup (setup/cgroup.rs) and watch its OOM
+    /// count. Once the command runs rather than before: reading
+    /// /proc/self/cgroup and mountinfo costs 50-150 us on a busy VM, which
+    /// would delay every start; a command that ends within DISCOVER_AFTER
+    /// never pays it (its own OOM kill is still its 137).
+    fn discover(&mut self) {
+        self.discover_at = None;
+        self.cgroup = match &self.launch.cgroup {
+            Some(c) => Some(c.clone()),
+            None => crate::setup::cgroup::find(),
+        };
+        let mem = self.cgroup.as_ref().and_then(|c| c.memory.as_ref());
+        if let Some(w) = mem.and_then(cgroup::Watch::start) {
+            log::info!("cgroup: watching OOM kills in {}", w.describe());
+            self.watched.extend(w.fd());
+            self.oom = Some(w);
+        }
+        // The pages this brought back in go again (see resident.rs).
+        resident::release_read_only();
+    }
+
+    fn discover_when_due(&mut self) {
+        if self.discover_at.is_some_and(|t| t <= Instant::now()) {
+            self.discover();
+        }
+    }
+
+    /// How long the one wait may sleep: until the discovery is due or the
+    /// OOM watch wants to look again; else forever.
+    fn cgroup_timeout(&self) -> Option<Duration> {
+        let oom = self.oom.as_ref().and_then(cgroup::Watch::timeout);
+        let find = self
+            .discover_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        earliest(oom, find)
+    }
+
+    /// Look for OOM kills that are due (`now`: the run is ending).
+    fn oom_tick(&mut self, now: bool) {
+        if let Some(r) = self.oom.as_mut().and_then(|w| w.tick(now)) {
+            self.oom_report(&r);
+        }
+    }
+
+    /// pidone reaped `pid`: an OOM kill seen now is its.
+    fn oom_reaped(&mut self, pid: i32, exit: &Exit) {
+        let sigkilled = exit.signal == Some(libc::SIGKILL);
+        if let Some(r) = self.oom.as_mut().and_then(|w| w.reaped(pid, sigkilled)) {
+            self.oom_report(&r);
+        }
+    }
+
+    /// One log line per rise of the count; the status file's figures.
+    fn oom_report(&mut self, r: &cgroup::Report) {
+        let command = r.victim.is_some() && r.victim == self.child;
+        let who = match r.victim {
+            Some(p) if command => {
+                let name = self.plan.command.first().map(|a| {
+                    std::path::Path::new(a)
+                        .file_name()
+                        .unwrap_or(a)
+                        .to_string_lossy()
+                        .into_owned()
+                });
+                format!("the command, pid {} ({})", p, name.unwrap_or_default())
+            }
+            Some(p) => format!("pid {}", p),
+            None if r.kills == 1 => "a process".to_string(),
+            None => format!("{} processes", r.kills),
+        };
+        let group = if r.group { "; memory.oom.group" } else { "" };
+        log::warn!("the OOM killer killed {} ({}{})", who, r.limit, group);
+        self.run_oom.kills += r.kills;
+        self.run_oom.command |= command;
+        if self.plan.oom_exit && !self.oom_exit_due {
+            self.oom_exit_due = true;
+        }
+    }
+
+    /// `--oom-exit`: end as if the command had exited with 137; no
+    /// restart (the orchestrator's to decide).
+    fn oom_exit(&mut self) -> Exit {
+        log::warn!("--oom-exit: ending the container with status 137");
+        self.stopping = true;
+        Exit {
+            code: 137,
+            signal: None,
+        }
+    }
+
+    /// The end: SIGKILL through `cgroup.kill` to whatever is left in the
+    /// container's own cgroup (a process outside pidone's tree too), when
+    /// it is writable v2.
+    fn kill_cgroup(&mut self) {
+        if (self.plan.end == End::DumbInit && !self.pid1) || self.plan.grace.is_zero() {
+            return;
+        }
+        let Some(cg) = self.cgroup.take().filter(|c| c.own) else {
+            return;
+        };
+        let n = cgroup::kill_all(&cg);
+        if n > 0 {
+            log::info!("cgroup.kill: {} cgroup(s) killed", n);
+            self.wait_for_rest(KILL_WAIT, &mut Round::default());
+        }
+        cgroup::tidy(&cg);
     }
 
     /// Wait out a restart delay; false when told to stop meanwhile.
@@ -327,6 +504,7 @@ impl Supervisor<'_> {
             }
             let exit = Exit::from_status(status);
             say::reaped(self.plan.log.style, pid);
+            self.oom_reaped(pid, &exit);
             if Some(pid) == self.child {
                 main = Some(exit);
             } else if self.daemons.contains(&pid) {

@@ -209,6 +209,23 @@ fn counts(r: &Rule, wd: i32, mask: u32, name: &[u8]) -> bool {
     }
 }
 
+/// `events` and the rule test on arbitrary bytes, for the fuzz target
+/// (lib.rs's; the binary has no use for it).
+#[allow(dead_code)]
+pub fn fuzz_events(data: &[u8]) {
+    let r = Rule {
+        path: "/x/y".into(),
+        signal: 1,
+        dir: 1,
+        name: Some("y".into()),
+        own: Some(2),
+        burst: None,
+    };
+    for (wd, mask, name) in events(data) {
+        let _ = counts(&r, wd, mask, name);
+    }
+}
+
 /// The events in what one read returned: (wd, mask, name without its
 /// NUL padding).
 fn events(mut b: &[u8]) -> Vec<(i32, u32, &[u8])> {

@@ -410,7 +410,11 @@ fn bad_metadata_is_one_line_and_125() {
     r.metadata(r#"{"Cmd": ["/bin/true"], "Env": "A=1"}"#);
     assert_fatal(&r, "metadata", "Env: the string is not valid JSON text");
     r.metadata(r#"{"Cmd": ["/bin/true"], "pidone:restart": "sometimes"}"#);
-    assert_fatal(&r, "metadata", "pidone:restart: \"sometimes\"; expected \"no\", \"always\", \"on-failure\" or \"on-failure:N\"");
+    assert_fatal(
+        &r,
+        "metadata",
+        "pidone:restart: \"sometimes\"; expected no, always, on-failure or on-failure:N",
+    );
     r.metadata(&format!(
         "{{\"Cmd\": [\"/bin/true\"], \"pad\": \"{}\"}}",
         "x".repeat(1 << 20)
@@ -1060,9 +1064,17 @@ fn status_file_and_log_file() {
     let keys: Vec<&String> = st.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["ended", "exit_code", "restarts", "signal", "started"]
+        [
+            "ended",
+            "exit_code",
+            "log_lines_dropped",
+            "restarts",
+            "signal",
+            "started"
+        ]
     );
     assert_eq!(st["exit_code"], 7);
+    assert_eq!(st["log_lines_dropped"], 0);
     assert!(st["signal"].is_null());
     assert_eq!(st["restarts"], 0);
     for k in ["started", "ended"] {

@@ -231,7 +231,7 @@ impl Cpio {
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "wget", "hostname", "grep", "ls", "ip", "readlink", "test",
     "true", "false", "mount", "uname", "stat", "lsmod", "head", "tr", "sync", "touch", "sed", "wc",
-    "sort",
+    "sort", "dd", "cut", "mkdir", "unshare", "setsid",
 ];
 
 /// The initramfs every boot starts from: pidone as /init, busybox, the
@@ -985,7 +985,7 @@ grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
         .find(|l| l.starts_with("log: metadata from "))
         .unwrap_or_else(|| panic!("no metadata line:\n{}", b.console));
     assert!(
-        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 28 keys in "),
+        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 30 keys in "),
         "{}",
         log
     );
@@ -998,4 +998,222 @@ grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
     b.assert_clean_end(0, "reboot: Power down");
     let gets = svc.requests().iter().filter(|(op, _)| op == "GET").count();
     assert!(gets > 10, "{:?}", svc.requests());
+}
+
+// ---------------------------------------------------------------- cgroup v2
+// (docs/cgroups.md; the v1 side is in tests/cgroups.rs.) pidone as /init
+// mounts cgroup2 with the memory and pids controllers; the boot's script
+// makes one cgroup per case with a 32 MiB memory.max and runs a second
+// pidone in it (not PID 1), in metadata mode with its own log file.
+
+const CG_SETUP: &str = r#"
+echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control
+# mk NAME: the container's cgroup, 32 MiB.
+mk() { mkdir /sys/fs/cgroup/$1 && echo 33554432 > /sys/fs/cgroup/$1/memory.max; }
+# report NAME STATUS: the exit status, status file and log, prefixed.
+report() {
+    echo "$1: exit $2"
+    echo "$1: status $(cat /var/log/pidone.status)"
+    sed "s/^/$1: log /" /tmp/$1.log
+}
+"#;
+
+/// Past the 32 MiB limit: busybox dd fills a 64 MiB buffer.
+const HOG: &str = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+
+/// The inner pidone's document for case `name`: `cmd`, its log in
+/// /tmp/NAME.log, a grace of 1 s, and `extra` keys.
+fn cg_meta(name: &str, cmd: &[&str], extra: serde_json::Value) -> (String, String) {
+    let mut m = serde_json::json!({"Cmd": cmd, "pidone:console": "",
+        "pidone:log": format!("/tmp/{}.log", name), "pidone:grace": 1});
+    for (k, v) in extra.as_object().expect("object") {
+        m[k] = v.clone();
+    }
+    (format!("t/{}.json", name), m.to_string())
+}
+
+fn cg_boot(name: &str, script: &str, metas: &[(String, String)]) -> Boot {
+    let scratch = Scratch::new(name);
+    let full = format!("{}\n{}", CG_SETUP, script);
+    let mut files: Vec<(&str, &str)> = vec![("t/cg.sh", &full)];
+    files.extend(metas.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let initrd = initramfs(&scratch.0, &files);
+    // loglevel=1: the kernel's OOM reports (KERN_ERR) would cut into the
+    // script's lines on the console; the power-off line is KERN_EMERG.
+    boot(&initrd, "loglevel=1 -- /bin/sh /t/cg.sh", false)
+}
+
+impl Boot {
+    /// The console lines starting with `prefix`.
+    fn lines_of(&self, prefix: &str) -> Vec<&str> {
+        self.console
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+
+    fn status_of(&self, name: &str) -> serde_json::Value {
+        let line = self
+            .lines_of(&format!("{}: status ", name))
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("no status of {}:\n{}", name, self.console));
+        serde_json::from_str(&line[name.len() + 9..]).expect("status JSON")
+    }
+}
+
+/// OOM kills on cgroup v2, watched with inotify on memory.events: a
+/// child's kill is in the log while the command still runs (it waits for
+/// the line); the command's own kill is 137 with its name and
+/// `oom_killed`; under a read-only /sys/fs/cgroup (Docker's default) the
+/// same reporting, and not one warning or error line.
+#[test]
+fn cgroup_v2_oom_kills_are_reported() {
+    let script = r#"
+mk child; mk ro; mk cmd
+sh -c 'echo $$ > /sys/fs/cgroup/child/cgroup.procs && exec /init --metadata /t/child.json'; report child $?
+sh -c 'echo $$ > /sys/fs/cgroup/cmd/cgroup.procs && exec /init --metadata /t/cmd.json'; report cmd $?
+sh -c 'echo $$ > /sys/fs/cgroup/ro/cgroup.procs && exec unshare -m sh -c "mount -o remount,ro,bind /sys/fs/cgroup && touch /sys/fs/cgroup/ro/x 2>/dev/null || echo ro: read-only; exec /init --metadata /t/ro.json"'; report ro $?
+"#;
+    let wait = format!(
+        "{}; echo \"$0: dd $?\"; while ! grep -q 'killer kil[l]ed' /tmp/$0.log; do sleep 0.1; done; echo \"$0: reported while running\"",
+        HOG
+    );
+    let none = serde_json::json!({});
+    let metas = [
+        cg_meta("child", &["sh", "-c", &wait, "child"], none.clone()),
+        cg_meta("ro", &["sh", "-c", &wait, "ro"], none.clone()),
+        cg_meta("cmd", &HOG.split(' ').collect::<Vec<_>>(), none),
+    ];
+    let b = cg_boot("vm-cg-oom", script, &metas);
+    for n in ["child", "ro"] {
+        b.assert_line(&format!("{}: dd 137", n));
+        b.assert_line(&format!("{}: reported while running", n));
+        b.assert_line(&format!("{}: exit 0", n));
+        let s = b.status_of(n);
+        assert_eq!(
+            (s["oom_kills"].as_u64(), s["oom_killed"].as_bool()),
+            (Some(1), Some(false)),
+            "{}: {}",
+            n,
+            s
+        );
+        let kills = b.lines_of(&format!("{}: log ", n));
+        let kills: Vec<_> = kills
+            .iter()
+            .filter(|l| l.contains("the OOM killer killed"))
+            .collect();
+        assert_eq!(kills.len(), 1, "{}:\n{}", n, b.console);
+        assert!(
+            kills[0].ends_with("WARN the OOM killer killed a process (memory.max 32 MiB)"),
+            "{}",
+            kills[0]
+        );
+    }
+    b.assert_line("ro: read-only");
+    let ro_log = b.lines_of("ro: log ");
+    assert!(
+        ro_log
+            .iter()
+            .all(|l| !l.contains(" ERROR ") && (!l.contains(" WARN ") || l.contains("OOM killer"))),
+        "{:?}",
+        ro_log
+    );
+    assert!(
+        ro_log.iter().any(|l| l.contains("memory.events (inotify)")),
+        "{:?}",
+        ro_log
+    );
+    b.assert_line("cmd: exit 137");
+    let s = b.status_of("cmd");
+    assert_eq!(
+        (
+            s["exit_code"].as_u64(),
+            s["oom_kills"].as_u64(),
+            s["oom_killed"].as_bool()
+        ),
+        (Some(137), Some(1), Some(true)),
+        "{}",
+        s
+    );
+    assert!(
+        b.lines_of("cmd: log ").iter().any(|l| l
+            .contains("WARN the OOM killer killed the command, pid ")
+            && l.ends_with(" (dd) (memory.max 32 MiB)")),
+        "{}",
+        b.console
+    );
+    b.assert_clean_end(0, "reboot: Power down");
+}
+
+/// The end and nesting on cgroup v2, pidone not PID 1. A process that
+/// joined the container's cgroup from outside (as `docker exec` does) and
+/// double-forked is nobody's in pidone's tree; the final kill goes through
+/// `cgroup.kill` and takes it too. With `pidone:cgroup_nest`, pidone sits
+/// in `init`, the command in `command`, and the command can make a cgroup
+/// with memory and pids enabled for its children; without, it cannot.
+#[test]
+fn cgroup_v2_kill_and_nesting() {
+    let script = r#"
+mk kill
+sh -c 'echo $$ > /sys/fs/cgroup/kill/cgroup.procs && exec /init --metadata /t/kill.json' &
+inner=$!
+# Once pidone has looked at its cgroup (and found it its own).
+while ! grep -q 'watching OOM kills' /tmp/kill.log 2>/dev/null; do sleep 0.1; done
+sh -c 'echo $$ > /sys/fs/cgroup/kill/cgroup.procs; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/escaped'
+esc=$(cat /tmp/escaped)
+echo "kill: escaped $(cat /proc/$esc/cgroup), parent $(cut -d' ' -f4 /proc/$esc/stat)"
+touch /tmp/go
+wait $inner; st=$?
+i=0; while [ -e /proc/$esc ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+if [ -e /proc/$esc ]; then echo "kill: escaped still running"; else echo "kill: escaped gone"; fi
+report kill $st
+
+mk flat; mk nest
+sh -c 'echo $$ > /sys/fs/cgroup/flat/cgroup.procs && exec /init --metadata /t/flat.json'; report flat $?
+sh -c 'echo $$ > /sys/fs/cgroup/nest/cgroup.procs && exec /init --metadata /t/nest.json'; report nest $?
+"#;
+    let sub = r#"echo "$0: command in $(cat /proc/self/cgroup), pidone in $(cat /proc/$PPID/cgroup)"
+if mkdir /sys/fs/cgroup/$0/sub && echo "+memory +pids" > /sys/fs/cgroup/$0/sub/cgroup.subtree_control 2>/dev/null
+then echo "$0: sub enables $(cat /sys/fs/cgroup/$0/sub/cgroup.subtree_control)"; else echo "$0: refused"; fi"#;
+    let metas = [
+        cg_meta(
+            "kill",
+            &[
+                "sh",
+                "-c",
+                "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done",
+            ],
+            serde_json::json!({}),
+        ),
+        cg_meta("flat", &["sh", "-c", sub, "flat"], serde_json::json!({})),
+        cg_meta(
+            "nest",
+            &["sh", "-c", sub, "nest"],
+            serde_json::json!({"pidone:cgroup_nest": true}),
+        ),
+    ];
+    let b = cg_boot("vm-cg-end", script, &metas);
+    b.assert_line("kill: escaped 0::/kill, parent 1");
+    b.assert_line("kill: escaped gone");
+    b.assert_line("kill: exit 0");
+    assert!(
+        b.lines_of("kill: log ")
+            .iter()
+            .any(|l| l.contains("cgroup.kill: 1 cgroup(s) killed")),
+        "{}",
+        b.console
+    );
+    b.assert_line("flat: command in 0::/flat, pidone in 0::/flat");
+    b.assert_line("flat: refused");
+    b.assert_line("flat: exit 0");
+    b.assert_line("nest: command in 0::/nest/command, pidone in 0::/nest/init");
+    b.assert_line("nest: sub enables memory pids");
+    b.assert_line("nest: exit 0");
+    assert!(
+        b.lines_of("nest: log ").iter().any(|l| l.contains("cgroup: pidone in /sys/fs/cgroup/nest/init, the command in /sys/fs/cgroup/nest/command; enabled: memory pids")),
+        "{}",
+        b.console
+    );
+    b.assert_clean_end(0, "reboot: Power down");
 }

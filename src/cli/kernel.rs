@@ -171,8 +171,44 @@ pub fn parse(cmdline: &str) -> Result<Request> {
                     _ => return Err(bad("pidone.no_new_privs", v, "1 or 0")),
                 }
             }
+            "oom_exit" | "cgroup_nest" => {
+                let on = match v {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(bad(&format!("pidone.{}", key), v, "1 or 0")),
+                };
+                if key == "oom_exit" {
+                    plan.oom_exit = on;
+                } else {
+                    plan.cgroup_nest = on;
+                }
+            }
             "grace" => {
                 plan.grace = values::seconds(v).ok_or_else(|| bad("pidone.grace", v, "seconds"))?
+            }
+            // Issue 19's settings (helpers need spaces: metadata only).
+            "delay" => plan
+                .delays
+                .push(values::delay(v).ok_or_else(|| bad("pidone.delay", v, "SIG:SECONDS"))?),
+            "on_change" => plan
+                .on_change
+                .push(values::on_change(v).ok_or_else(|| bad("pidone.on_change", v, "/PATH:SIG"))?),
+            "restart" => {
+                plan.restart = values::restart(v)
+                    .ok_or_else(|| bad("pidone.restart", v, values::RESTART_FORM))?
+            }
+            "env_file" if !v.is_empty() => plan.env.files.push(PathBuf::from(v)),
+            "env_from_files" => {
+                plan.env.from_files = match v {
+                    "" | "1" | "true" | "yes" | "on" => Some(Vec::new()),
+                    names => Some(
+                        names
+                            .split(',')
+                            .filter(|n| !n.is_empty())
+                            .map(String::from)
+                            .collect(),
+                    ),
+                }
             }
             "poweroff" => {
                 machine.power = values::power_action(v)
@@ -238,6 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn issue_19_settings() {
+        let p = run(
+            "pidone.delay=TERM:5 pidone.on_change=/etc/app:HUP pidone.restart=always \
+             pidone.env_file=/etc/app.env pidone.env_from_files=DB_PASSWORD -- x",
+        );
+        assert_eq!(p.delays, [(15, Duration::from_secs(5))]);
+        assert_eq!(p.on_change[0].signal, 1);
+        assert_eq!(p.restart, crate::plan::Restart::Always);
+        assert_eq!(p.env.files, [PathBuf::from("/etc/app.env")]);
+        assert_eq!(p.env.from_files, Some(vec!["DB_PASSWORD".to_string()]));
+        assert_eq!(
+            run("pidone.env_from_files -- x").env.from_files,
+            Some(vec![])
+        );
+    }
+
+    #[test]
     fn words_like_the_kernel() {
         assert_eq!(
             words("  console=ttyS0 pidone.env=\"A=b c\"  -- sh -c \"echo hi\"\n"),
@@ -264,6 +317,15 @@ mod tests {
         let m = p.machine.expect("machine");
         assert!(m.mounts);
         assert_eq!(m.power, PowerAction::PowerOff);
+    }
+
+    #[test]
+    fn cgroup_options() {
+        let p = run("pidone.oom_exit=1 pidone.cgroup_nest=yes -- true");
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = run("pidone.oom_exit=0 -- true");
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(parse("pidone.oom_exit=maybe -- true").is_err());
     }
 
     #[test]
@@ -340,6 +402,9 @@ mod tests {
         for c in [
             "pidone.poweroff=explode",
             "pidone.grace=-1",
+            "pidone.delay=KILL:1",
+            "pidone.on_change=etc:HUP",
+            "pidone.restart=sometimes",
             "pidone.grace=nan",
             "pidone.verbose=x",
         ] {

@@ -44,6 +44,9 @@ pidone exits at once, as dumb-init does).
       --log-file PATH        also log every decision to PATH
       --syslog               also log to the syslog socket
       --no-new-privs         the command runs with PR_SET_NO_NEW_PRIVS
+      --oom-exit             an OOM kill in the container's cgroup ends it (137)
+      --cgroup-nest          pidone and COMMAND in leaves of the (writable, v2)
+                             cgroup, controllers enabled for COMMAND's cgroups
       --metadata SOURCE      take everything from metadata: a file (- = stdin),
                              socket:PATH or serial:DEVICE (a metadata service)
   -h, --help                 this text
@@ -57,6 +60,7 @@ DUMB_INIT_SETSID=0, DUMB_INIT_DEBUG, and PIDONE_SUBREAPER, PIDONE_PDEATHSIG,
 PIDONE_VERBOSITY, PIDONE_WARN_REAP, PIDONE_PROCESS_GROUP, PIDONE_SINGLE_CHILD,
 PIDONE_REMAP_EXIT, PIDONE_REWRITE, PIDONE_GRACE, PIDONE_PAUSE,
 PIDONE_LOG_FILE, PIDONE_SYSLOG, PIDONE_NO_NEW_PRIVS, PIDONE_METADATA,
+PIDONE_OOM_EXIT, PIDONE_CGROUP_NEST,
 PIDONE_DELAY, PIDONE_ON_CHANGE, PIDONE_ENV_FILE (lists: comma-separated),
 PIDONE_ENV_FROM_FILES, PIDONE_RESTART, PIDONE_HELPERS (;-separated),
 PIDONE_NOTIFY=0 (NOTIFY_SOCKET handed on untouched). Options override them.
@@ -191,6 +195,8 @@ fn apply(p: &mut Parsed, name: &str, value: Option<&str>) -> Result<()> {
         "log-file" => plan.log.file = (!v.is_empty()).then(|| PathBuf::from(v)),
         "syslog" => plan.log.syslog = true,
         "no-new-privs" => plan.no_new_privs = true,
+        "oom-exit" => plan.oom_exit = true,
+        "cgroup-nest" => plan.cgroup_nest = true,
         "metadata" => p.metadata = Some(super::source(v)),
         "delay" => plan.delays.push(delay_arg(&opt, v)?),
         "on-change" => plan.on_change.push(on_change_arg(&opt, v)?),
@@ -296,6 +302,12 @@ fn apply_env(p: &mut Parsed, env: &Environ) -> Result<()> {
     }
     if env.flag("PIDONE_NO_NEW_PRIVS") {
         plan.no_new_privs = true;
+    }
+    if env.flag("PIDONE_OOM_EXIT") {
+        plan.oom_exit = true;
+    }
+    if env.flag("PIDONE_CGROUP_NEST") {
+        plan.cgroup_nest = true;
     }
     features_env(plan, env)
 }
@@ -435,29 +447,7 @@ pidone's own options work under this name too (pidone --help).
 }
 
 /// `-l` under tini's names: the license text, as tini prints its own.
-const LICENSE: &str = "\
-MIT License
-
-Copyright (c) the pidone authors
-
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the \"Software\"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-";
+const LICENSE: &str = include_str!("../../LICENSE");
 
 /// Apply the options in front of the command; returns where the command
 /// starts. Stops early once an option asks for text to print.
@@ -612,6 +602,20 @@ mod tests {
             }
             other => panic!("{:?}", other),
         }
+    }
+
+    #[test]
+    fn cgroup_options_and_their_environment() {
+        let p = plan(&["--oom-exit", "--cgroup-nest", "cmd"]);
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = plan_env(
+            &["cmd"],
+            &[("PIDONE_OOM_EXIT", "1"), ("PIDONE_CGROUP_NEST", "0")],
+        );
+        assert!(p.oom_exit && !p.cgroup_nest);
+        let p = plan(&["cmd"]);
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(err(&["--oom-exit=1", "cmd"]).contains("--oom-exit takes no value"));
     }
 
     #[test]

@@ -255,6 +255,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pidone:hosts",
     "pidone:keep_fds",
     "pidone:no_new_privileges",
+    "pidone:oom_exit",
+    "pidone:cgroup_nest",
     "pidone:modules",
     "pidone:root",
     "pidone:poweroff",
@@ -506,13 +508,11 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             }
         }
         "pidone:restart" => {
-            let s = string(key, v).ok();
-            plan.restart = s.as_deref().and_then(values::restart).ok_or_else(|| {
-                bad(
-                    key,
-                    format!("got {}; expected {}", short(v), values::RESTART_FORM),
-                )
-            })?;
+            let form = "\"no\", \"always\", \"on-failure\" or \"on-failure:N\"";
+            let s = string(key, v)
+                .map_err(|_| bad(key, format!("got {}; expected {}", kind(v), form)))?;
+            plan.restart = values::restart(&s)
+                .ok_or_else(|| bad(key, format!("{:?}; expected {}", s, form)))?;
         }
         "pidone:delay" => {
             for (i, d) in list(key, v)?.iter().enumerate() {
@@ -571,6 +571,8 @@ fn pidone_key(key: &str, v: &Value, plan: &mut Plan, unknown: &mut Vec<String>) 
             plan.close_fds = !plan.keep_fds;
         }
         "pidone:no_new_privileges" => plan.no_new_privs = boolean(key, v)?,
+        "pidone:oom_exit" => plan.oom_exit = boolean(key, v)?,
+        "pidone:cgroup_nest" => plan.cgroup_nest = boolean(key, v)?,
         k if machine::is_machine_key(k) => machine::key(k, v, plan)?,
         _ => unknown.push(key.to_string()),
     }
@@ -626,6 +628,15 @@ mod tests {
 
     fn cmd(p: &Plan) -> Vec<&str> {
         p.command.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn cgroup_keys_in_both_forms() {
+        let p = ok(r#"{"Cmd": ["x"], "pidone:oom_exit": true, "pidone:cgroup_nest": "true"}"#);
+        assert!(p.oom_exit && p.cgroup_nest);
+        let p = ok(r#"{"docker:cmd": "[\"x\"]", "pidone:oom_exit": "false"}"#);
+        assert!(!p.oom_exit && !p.cgroup_nest);
+        assert!(err(r#"{"Cmd": ["x"], "pidone:oom_exit": 3}"#).contains("pidone:oom_exit"));
     }
 
     #[test]

@@ -94,6 +94,7 @@ fn start_one(
         drop_caps: None,
         close_fds: true,
         no_new_privs: false,
+        cgroup: None,
     };
     // Helpers start with every signal unblocked, whatever pidone got.
     let clean = Inherited {

@@ -9,6 +9,7 @@ use crate::launch::{cstring, Launch};
 use crate::plan::Plan;
 use crate::sys;
 
+pub mod cgroup;
 pub mod console;
 pub mod daemons;
 pub mod env;
@@ -42,6 +43,8 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         }
     }
     hostname::apply(plan)?;
+    // Before the helpers, so that with --cgroup-nest they share pidone's leaf.
+    let cgroup = cgroup::apply(plan)?;
     let mut daemons = daemons::start(&plan.helpers, plan.log.file.as_deref())?;
     net::apply(&plan.network)?;
     if plan.helpers.kill_after_network {
@@ -75,6 +78,7 @@ pub fn prepare(plan: &Plan) -> Result<(Launch, Vec<i32>)> {
         drop_caps: plan.drop_caps.clone(),
         close_fds: plan.close_fds,
         no_new_privs: plan.no_new_privs,
+        cgroup,
     };
     Ok((launch, daemons))
 }

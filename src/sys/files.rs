@@ -485,6 +485,23 @@ pub fn read_limited(r: impl Read, limit: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Write `content` to an existing regular file in one `write` (a control
+/// file of the kernel, e.g. a cgroup's `cgroup.procs`): no link at the last
+/// name, no FIFO, nothing created or truncated.
+pub fn write_existing(path: &Path, content: &[u8]) -> io::Result<()> {
+    let c = cstring(path.as_os_str().as_bytes())?;
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | OPEN_BASE;
+    // SAFETY: a valid C string.
+    let fd = owned(unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), flags) }).map_err(explain)?;
+    require_regular(fd.as_raw_fd())?;
+    // SAFETY: writing from a valid buffer.
+    let n = unsafe { libc::write(fd.as_raw_fd(), content.as_ptr().cast(), content.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Read a small file into `buf` with plain system calls; None when it
 /// cannot be opened or read, or is not a regular file. Longer files are
 /// cut at `buf`'s size. For the start-up path, where read_to_string's

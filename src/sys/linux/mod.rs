@@ -4,6 +4,7 @@
 
 pub mod boot;
 pub mod caps;
+pub mod cgroupfs;
 pub mod modules;
 pub mod mounts;
 pub mod net;

@@ -263,15 +263,31 @@ pub fn wait_or_ready(set: SigSet, fds: &[RawFd], timeout: Option<Duration>) -> W
         };
     };
     let deadline = timeout.map(|d| std::time::Instant::now() + d);
+    // On the stack, and ppoll as a raw syscall like the other waits: an
+    // idle init that wakes touches no allocator and no more libc pages,
+    // each of which would fault a 64 KiB window back in (resident.rs).
+    let mut stack = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; STACK_FDS];
+    let mut heap = Vec::new();
     loop {
-        let mut polled: Vec<libc::pollfd> = std::iter::once(sfd)
-            .chain(fds.iter().copied())
-            .map(|fd| libc::pollfd {
+        let all = std::iter::once(sfd).chain(fds.iter().copied());
+        let polled: &mut [libc::pollfd] = match stack.get_mut(..fds.len() + 1) {
+            Some(s) => s,
+            None => {
+                heap.resize(fds.len() + 1, stack[0]);
+                &mut heap
+            }
+        };
+        for (p, fd) in polled.iter_mut().zip(all) {
+            *p = libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
-            })
-            .collect();
+            };
+        }
         let ts = deadline.map(|d| timespec(d.saturating_duration_since(std::time::Instant::now())));
         let ts_ptr = ts
             .as_ref()
@@ -279,11 +295,13 @@ pub fn wait_or_ready(set: SigSet, fds: &[RawFd], timeout: Option<Duration>) -> W
         // SAFETY: `polled` is valid for its length; a null sigmask keeps the
         // mask (every signal stays blocked).
         let r = unsafe {
-            libc::ppoll(
+            libc::syscall(
+                libc::SYS_ppoll,
                 polled.as_mut_ptr(),
                 polled.len() as libc::nfds_t,
                 ts_ptr,
-                std::ptr::null(),
+                std::ptr::null::<SigSet>(),
+                8usize,
             )
         };
         if r == 0 {
@@ -305,6 +323,9 @@ pub fn wait_or_ready(set: SigSet, fds: &[RawFd], timeout: Option<Duration>) -> W
         }
     }
 }
+
+/// Descriptors polled without an allocation (the signalfd and 7 watched).
+const STACK_FDS: usize = 8;
 
 /// The signalfd for `set`, made on first use and kept (close-on-exec). Raw
 /// syscall with the kernel's 8-byte set, as for the mask: libc would drop

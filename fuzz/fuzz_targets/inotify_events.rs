@@ -1,0 +1,5 @@
+#![no_main]
+// The parser behind it: pidone::fuzzing::run (shared with the replay test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    pidone::fuzzing::run("inotify_events", data);
+});
