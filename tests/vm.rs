@@ -984,8 +984,15 @@ grep -o 'metadata from .*' /var/log/pidone.log | sed 's/^/log: /'
         .lines()
         .find(|l| l.starts_with("log: metadata from "))
         .unwrap_or_else(|| panic!("no metadata line:\n{}", b.console));
+    // "5 of N keys": N is every key pidone knows, which grows with its
+    // features; the 5 are what this guest's service holds.
+    let head =
+        "log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of ";
     assert!(
-        log.starts_with("log: metadata from the metadata service on serial port /dev/ttyS1 (protocol V2): 5 of 30 keys in "),
+        log.starts_with(head)
+            && log[head.len()..]
+                .split_once(" keys in ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok()),
         "{}",
         log
     );
