@@ -57,9 +57,27 @@ fn offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
 /// The longest duration any option takes: a day.
 const MAX_SECONDS: f64 = 86_400.0;
 
-/// A number of seconds, fractions allowed, from 0 to 86400.
+/// A number of seconds, fractions allowed, from 0 to 86400: `10`, `0.25`,
+/// `.5`, `+3.`. Parsed as a decimal (to the nanosecond, further digits
+/// dropped) rather than through `f64`: exact, and std's float parser and
+/// its tables are 12.6 KB of the binary (docs/platforms.md).
 pub fn seconds(text: &str) -> Option<Duration> {
-    seconds_f64(text.trim().parse::<f64>().ok()?)
+    let t = text.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + frac.len() == 0 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let secs = whole.bytes().try_fold(0u64, |n, b| {
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })?;
+    let mut nanos = 0u32;
+    for b in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
+        nanos = nanos * 10 + u32::from(b - b'0');
+    }
+    let d = Duration::new(secs, nanos);
+    (d <= Duration::from_secs(MAX_SECONDS as u64)).then_some(d)
 }
 
 /// As `seconds`, for a number that is already one (a JSON number).
@@ -633,5 +651,27 @@ mod tests {
         assert_eq!(d, "errors=remount-ro,data=ordered");
         assert_eq!(flags_and_data(""), (MountFlags::default(), String::new()));
         assert_eq!(flags_and_data("ro,rw").0, MountFlags::default());
+    }
+
+    #[test]
+    fn seconds_are_decimals() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("10", ms(10_000)),
+            (" 0.25 ", ms(250)),
+            (".5", ms(500)),
+            ("+3.", ms(3000)),
+            ("0", ms(0)),
+            ("86400", ms(86_400_000)),
+            ("1.0000000019", Duration::new(1, 1)),
+        ] {
+            assert_eq!(seconds(text), Some(want), "{:?}", text);
+        }
+        for bad in [
+            "", ".", "-1", "1e3", "inf", "NaN", "86400.5", "1.2.3", "1 s", "0x10",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(seconds(bad), None, "{:?}", bad);
+        }
     }
 }

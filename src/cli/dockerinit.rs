@@ -78,9 +78,9 @@ const DEFAULT_DROP: &[&str] = &[
     "NET_ADMIN",
 ];
 
-/// Every capability number a kernel may know; the caps module skips the
-/// ones this kernel does not.
-const ALL_CAPS: std::ops::RangeInclusive<u32> = 0..=63;
+/// Every capability number a kernel may know (bits 0-63); the caps module
+/// skips the ones this kernel does not.
+const ALL_CAPS: u64 = u64::MAX;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -589,11 +589,13 @@ fn network(f: &Flags, plan: &mut Plan) -> Result<()> {
 }
 
 /// The classic default drop list, then `-cap-drop ALL`, `-cap-add ALL`,
-/// named additions, named drops (a name in both is dropped).
+/// named additions, named drops (a name in both is dropped). Sets of
+/// capability numbers are bit masks: every number is below 64, and the
+/// result comes out in order without a sort.
 fn drop_list(add: &[String], drop: &[String], warnings: &mut Vec<String>) -> Vec<u32> {
-    let mut names = |lists: &[String]| -> (bool, Vec<u32>) {
+    let mut names = |lists: &[String]| -> (bool, u64) {
         let mut all = false;
-        let mut caps = Vec::new();
+        let mut caps = 0u64;
         for name in lists
             .iter()
             .flat_map(|l| l.split([':', ',']))
@@ -605,8 +607,8 @@ fn drop_list(add: &[String], drop: &[String], warnings: &mut Vec<String>) -> Vec
             if name.eq_ignore_ascii_case("all") {
                 all = true;
             } else {
-                match cap_number(name) {
-                    Some(c) => caps.push(c),
+                match cap_number(name).filter(|&c| c < 64) {
+                    Some(c) => caps |= 1 << c,
                     None => warnings.push(format!("unknown capability {:?}; skipped", name)),
                 }
             }
@@ -615,22 +617,19 @@ fn drop_list(add: &[String], drop: &[String], warnings: &mut Vec<String>) -> Vec
     };
     let (add_all, add) = names(add);
     let (drop_all, drop) = names(drop);
-    let mut set: Vec<u32> = if drop_all {
-        ALL_CAPS.collect()
+    let mut set = if drop_all {
+        ALL_CAPS
     } else {
-        DEFAULT_DROP.iter().filter_map(|n| cap_number(n)).collect()
+        DEFAULT_DROP
+            .iter()
+            .filter_map(|n| cap_number(n))
+            .fold(0, |m, c| m | 1 << c)
     };
     if add_all {
-        set.clear();
+        set = 0;
     }
-    set.retain(|c| !add.contains(c));
-    for c in drop {
-        if !set.contains(&c) {
-            set.push(c);
-        }
-    }
-    set.sort_unstable();
-    set
+    set = (set & !add) | drop;
+    (0..64).filter(|c| set & 1 << c != 0).collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! from entries the parsers already split. Only names are logged, never
 //! values.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -25,14 +25,14 @@ const SECRET_MAX: usize = 64 << 10;
 /// of CPU for 95,000 before the command started).
 struct Entries<'a> {
     list: Vec<(&'a [u8], &'a [u8])>,
-    at: HashMap<&'a [u8], usize>,
+    at: BTreeMap<&'a [u8], usize>,
 }
 
 impl<'a> Entries<'a> {
     fn with_capacity(n: usize) -> Entries<'a> {
         Entries {
             list: Vec::with_capacity(n),
-            at: HashMap::with_capacity(n),
+            at: BTreeMap::new(),
         }
     }
 
