@@ -668,7 +668,16 @@ mod tests {
             assert_eq!(seconds(text), Some(want), "{:?}", text);
         }
         for bad in [
-            "", ".", "-1", "1e3", "inf", "NaN", "86400.5", "1.2.3", "1 s", "0x10",
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "inf",
+            "NaN",
+            "86400.5",
+            "1.2.3",
+            "1 s",
+            "0x10",
             "99999999999999999999999",
         ] {
             assert_eq!(seconds(bad), None, "{:?}", bad);
