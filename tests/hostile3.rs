@@ -67,7 +67,7 @@ fn a_child_held_stopped_before_its_exec_does_not_freeze_pid_1() {
     // to the engine's SIGTERM.
     let path_env = format!("PATH={}", long_path());
     let script = format!(
-        "su app -c 'while :; do kill -STOP -1; done' & exec /.dockerinit -u app -e {} -- sleep 1000",
+        "su app -c 'while :; do kill -STOP -1 2>/dev/null; done' & exec /.dockerinit -u app -e {} -- sleep 1000",
         path_env
     );
     let mut b = Bundle::new("held", &["/bin/sh", "-c", &script]);
