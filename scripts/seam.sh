@@ -4,7 +4,7 @@
 # Outside the OS parts src/sys/linux/ and src/sys/illumos/ (comments
 # dropped, tests included; src/sys/mod.rs may choose by target_os), it
 # refuses:
-#   - any `cfg(target_os ...)`: choosing by OS is the seam's job alone;
+#   - any `cfg(target_os ...)` or `cfg_attr(target_os ...)`: choosing by OS is the seam's job alone;
 #   - Linux-only names of libc and nix (raw syscalls, prctl, clone,
 #     mount, reboot, netlink, packet sockets, capabilities, openat2,
 #     signalfd, ...), from the list below;
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../src"
 python3 - <<'PY'
 import os, re, sys
 LINUX_ONLY = [
-    r'cfg\s*\(\s*(?:not\s*\(\s*|any\s*\(\s*|all\s*\(\s*)*target_os',
+    r'cfg(?:_attr)?\s*\(\s*(?:not\s*\(\s*|any\s*\(\s*|all\s*\(\s*)*target_os',
     r'\blibc::(?:syscall|SYS_\w+|prctl|PR_\w+|clone|CLONE_\w+|reboot|RB_\w+|mount|umount2?|MNT_\w+|MS_\w+'
     r'|statfs|O_PATH|RESOLVE_\w+|AF_NETLINK|NETLINK_\w+|sockaddr_nl|AF_PACKET|sockaddr_ll|ETH_P_\w+'
     r'|setresuid|setresgid|getauxval|AT_PH\w+|CLOCK_\w+_COARSE|SIGSTKFLT|signalfd|SFD_\w+'

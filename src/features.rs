@@ -52,7 +52,7 @@ impl Features {
     }
 
     /// True when `sig` is held rather than forwarded now.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     pub fn hold(&mut self, sig: i32) -> bool {
         match self.delays.arrive(sig, Instant::now()) {
             Hold::Forward => false,
@@ -68,13 +68,13 @@ impl Features {
     }
 
     /// The command ended: signals held for it are dropped.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     pub fn command_ended(&mut self) {
         self.delays.clear();
     }
 
     /// A watched descriptor is readable; false when it is none of ours.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     pub fn ready(&mut self, fd: RawFd) -> bool {
         if let Some(w) = self.watch.as_mut().filter(|w| w.fd() == fd) {
             w.read(Instant::now());
@@ -88,7 +88,7 @@ impl Features {
     }
 
     /// How long the wait may last: until the earliest deadline.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     pub fn timeout(&self) -> Option<Duration> {
         let next = [
             self.delays.next(),
@@ -101,7 +101,7 @@ impl Features {
     }
 
     /// What is due now (nothing, at no cost, when nothing is pending).
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     pub fn due(&mut self) -> Vec<Due> {
         if self.timeout().is_none() {
             return Vec::new();

@@ -25,7 +25,7 @@ pub fn started(style: LogStyle, command: &[OsString], pid: i32) {
 }
 
 /// A SIGCHLD came (tini: debug).
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn sigchld(style: LogStyle) {
     if style == LogStyle::Tini {
         log::debug!("Received SIGCHLD");
@@ -33,7 +33,7 @@ pub fn sigchld(style: LogStyle) {
 }
 
 /// A child was reaped, whichever (tini: debug, before what it was).
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn reaped(style: LogStyle, pid: i32) {
     if style == LogStyle::Tini {
         log::debug!("Reaped child with pid: '{}'", pid);
@@ -41,7 +41,7 @@ pub fn reaped(style: LogStyle, pid: i32) {
 }
 
 /// A reaping round is over (tini: trace, at every round).
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn reaped_all(style: LogStyle, children_left: bool) {
     if style == LogStyle::Tini {
         if children_left {
@@ -68,7 +68,7 @@ pub fn command_ended(style: LogStyle, pid: i32, exit: &Exit) {
 
 /// A process other than the command (and the helpers) was reaped; `warn`
 /// with `-w`.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn reaped_other(style: LogStyle, warn: bool, pid: i32, exit: &Exit) {
     match (style, warn) {
         (LogStyle::Pidone, true) => log::warn!("reaped zombie pid {} ({})", pid, exit.describe()),
@@ -81,7 +81,7 @@ pub fn reaped_other(style: LogStyle, warn: bool, pid: i32, exit: &Exit) {
 
 /// A signal is passed on to the command (`target`: its pid, or minus its
 /// process group).
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn forwarding(style: LogStyle, sig: i32, target: i32) {
     match style {
         LogStyle::Pidone => log::debug!("forwarding {} to {}", signals::name(sig), target),

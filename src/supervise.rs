@@ -104,7 +104,7 @@ impl Round {
 
 /// Run the command (with its restart policy) and shut the rest down.
 /// Returns pidone's exit code.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited) -> i32 {
     let features = Features::start(plan);
     let changed = features.launch(launch);
@@ -143,7 +143,7 @@ pub fn run(plan: &Plan, launch: &Launch, daemons: &[i32], inherited: &Inherited)
 }
 
 /// The sooner of two optional deadlines (None: no deadline).
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -160,7 +160,7 @@ fn should_restart(policy: Restart, exit: &Exit, restarts: u32) -> bool {
 }
 
 impl Supervisor<'_> {
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn run_with_restarts(&mut self) -> i32 {
         let mut restarts = 0u32;
         let mut delay = FIRST_RESTART_DELAY;
@@ -205,7 +205,7 @@ impl Supervisor<'_> {
     }
 
     /// Start the command once and wait for it, forwarding signals.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn run_once(&mut self) -> Exit {
         let nest = self.launch.cgroup.as_ref().and_then(|c| c.nest.as_ref());
         // With --cgroup-nest the command starts in its own leaf: pidone
@@ -323,7 +323,7 @@ impl Supervisor<'_> {
     /// A watched descriptor is readable. Each feature that watches one
     /// handles its own here; an fd nobody claims is dropped from the set so
     /// it cannot spin the loop.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn ready(&mut self, fd: RawFd) {
         if let Some(w) = self.oom.as_mut().filter(|w| w.fd() == Some(fd)) {
             w.ready();
@@ -339,7 +339,7 @@ impl Supervisor<'_> {
     /// /proc/self/cgroup and mountinfo costs 50-150 us on a busy VM, which
     /// would delay every start; a command that ends within DISCOVER_AFTER
     /// never pays it (its own OOM kill is still its 137).
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn discover(&mut self) {
         self.discover_at = None;
         self.cgroup = match &self.launch.cgroup {
@@ -356,7 +356,7 @@ impl Supervisor<'_> {
         resident::release_read_only();
     }
 
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn discover_when_due(&mut self) {
         if self.discover_at.is_some_and(|t| t <= Instant::now()) {
             self.discover();
@@ -365,7 +365,7 @@ impl Supervisor<'_> {
 
     /// How long the one wait may sleep: until the discovery is due or the
     /// OOM watch wants to look again; else forever.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn cgroup_timeout(&self) -> Option<Duration> {
         let oom = self.oom.as_ref().and_then(cgroup::Watch::timeout);
         let find = self
@@ -375,7 +375,7 @@ impl Supervisor<'_> {
     }
 
     /// Look for OOM kills that are due (`now`: the run is ending).
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn oom_tick(&mut self, now: bool) {
         if let Some(r) = self.oom.as_mut().and_then(|w| w.tick(now)) {
             self.oom_report(&r);
@@ -383,7 +383,7 @@ impl Supervisor<'_> {
     }
 
     /// pidone reaped `pid`: an OOM kill seen now is its.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn oom_reaped(&mut self, pid: i32, exit: &Exit) {
         let sigkilled = exit.signal == Some(libc::SIGKILL);
         if let Some(r) = self.oom.as_mut().and_then(|w| w.reaped(pid, sigkilled)) {
@@ -472,7 +472,7 @@ impl Supervisor<'_> {
 
     /// Reap every process that has exited. Returns the command's exit if it
     /// was among them, and whether any child is left.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn reap(&mut self) -> (Option<Exit>, bool) {
         self.reap_and_wake(None, None)
     }
@@ -482,7 +482,7 @@ impl Supervisor<'_> {
     /// stopping just as the SIGTERM went out is still woken, since waitpid
     /// reports each stop once. With a deadline, "children left" is also
     /// the answer when the time is up.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn reap_and_wake(
         &mut self,
         mut round: Option<&mut Round>,
@@ -529,7 +529,7 @@ impl Supervisor<'_> {
 
     /// Pass a signal on to the command, after rewrites; or hold it first
     /// (`--delay`).
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn forward(&mut self, sig: i32) {
         let stop_request = matches!(sig, libc::SIGTERM | libc::SIGINT);
         if stop_request && self.plan.restart != Restart::No {
@@ -542,7 +542,7 @@ impl Supervisor<'_> {
     }
 
     /// `forward`, now.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn deliver(&mut self, sig: i32) {
         if self.child.is_none() {
             return;
@@ -592,7 +592,7 @@ impl Supervisor<'_> {
     }
 
     /// Send `sig` to the command (or its group) as it is.
-    #[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+    #[link_section = ".text_hot"]
     fn send(&self, sig: i32) {
         let Some(child) = self.child else { return };
         let target = match self.plan.signals.target {

@@ -14,7 +14,9 @@
 //! lld would each place their own way inside `.text`: as a section of its
 //! own both linkers put it right after `.text`, next to std's and the C
 //! library's code that the loop also runs. Idle VmRSS: x86_64 404 -> 216
-//! KiB, i686 (linked by lld) 396 -> 264 KiB.
+//! KiB, i686 (linked by lld) 396 -> 264 KiB. The attribute is the same
+//! on every target (illumos too, where it only groups the code), so that
+//! no module above the seam chooses by OS.
 
 /// The program header of this machine's ELF class (32-bit on armv7 and
 /// i686).
@@ -28,7 +30,7 @@ type Phdr = libc::Elf32_Phdr;
 /// kernel hands over (`AT_PHDR`), so no linker symbol is assumed.
 /// Writable segments (data, bss) are never touched: dropping them would
 /// lose state. Failure changes nothing but the figure.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn release_read_only() {
     // SAFETY: getauxval only reads the auxiliary vector.
     let (phdr, phnum, page) = unsafe {

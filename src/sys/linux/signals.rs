@@ -208,7 +208,7 @@ impl KernelTimespec {
 
 /// Wait for one of the signals in `set`; None on timeout. With no timeout
 /// pidone sleeps until a signal comes: no periodic wake-ups.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn wait(set: SigSet, timeout: Option<Duration>) -> Option<libc::siginfo_t> {
     loop {
         // SAFETY: siginfo_t is plain data; the kernel fills it.
@@ -251,7 +251,7 @@ pub enum Wake {
 /// nothing. Otherwise a signalfd for `set` joins the fds in one `ppoll`, and
 /// a signal it reports is then taken with a zero-timeout `sigtimedwait`, so
 /// callers get the same `siginfo_t` either way. Signals come first.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn wait_or_ready(set: SigSet, fds: &[RawFd], timeout: Option<Duration>) -> Wake {
     if fds.is_empty() {
         return wait(set, timeout).map_or(Wake::Timeout, Wake::Signal);
@@ -384,7 +384,7 @@ fn timespec(d: Duration) -> libc::timespec {
 /// SIGPIPE for a log line written to a closed pipe, SIGXFSZ past the file
 /// size limit. It comes as if pidone had sent it to itself (SI_USER from its
 /// own pid), which pidone never does; it is not the command's business.
-#[cfg_attr(target_os = "linux", link_section = ".text_hot")]
+#[link_section = ".text_hot"]
 pub fn self_inflicted(info: &libc::siginfo_t) -> bool {
     // SAFETY: si_pid is the sender's pid for SI_USER signals.
     info.si_code == libc::SI_USER && unsafe { info.si_pid() } == std::process::id() as i32
