@@ -73,10 +73,22 @@ fn only_ours(dir: &Path) -> bool {
     if procs == [me] {
         return true;
     }
-    let ours = sys::descendants(me, &sys::procfs::table());
+    // The table is read after cgroup.procs: a pid listed there but gone
+    // from the table has exited in between (a short-lived child of the
+    // command, such as a shell loop's `sleep`), not a stranger. Counting
+    // it as one turned cgroup.kill off for the whole run.
+    let table = sys::procfs::table();
+    // Without a table (no /proc) nothing can be told apart: not ours.
+    if !table.iter().any(|t| t.pid == me) {
+        return false;
+    }
+    let ours = sys::descendants(me, &table);
+    let gone = |p: i32| !table.iter().any(|t| t.pid == p);
+    // 0 is how cgroup.procs shows a process outside pidone's pid
+    // namespace: a stranger, never one that is gone.
     procs
         .iter()
-        .all(|&p| p == me || ours.iter().any(|d| d.pid == p))
+        .all(|&p| p > 0 && (p == me || ours.iter().any(|d| d.pid == p) || gone(p)))
 }
 
 fn look() -> Option<Cgroup> {
