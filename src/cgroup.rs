@@ -245,9 +245,9 @@ pub fn read_small(p: &Path, buf: &mut [u8]) -> Option<usize> {
     files::read_into(&cpath(p)?, buf)
 }
 
-fn read_counts(file: &Path) -> Option<Counts> {
+fn read_counts(file: &files::Held) -> Option<Counts> {
     let mut buf = [0u8; 512];
-    let n = read_small(file, &mut buf)?;
+    let n = file.reread(&mut buf)?;
     Some(counts(std::str::from_utf8(buf.get(..n)?).ok()?))
 }
 
@@ -286,6 +286,10 @@ enum How {
 pub struct Watch {
     file: PathBuf,
     limit_file: PathBuf,
+    /// Both held open from the start (`files::Held` says why): nothing
+    /// pidone does when a kill is seen may charge the full cgroup.
+    counts: files::Held,
+    limit: Option<files::Held>,
     fd: Option<OwnedFd>,
     how: How,
     last: Counts,
@@ -294,7 +298,7 @@ pub struct Watch {
     pending: u64,
     pending_group: bool,
     report_by: Option<Instant>,
-    /// v1: an event with no rise yet; look again then.
+    /// v1: after an event, look again then (its kill may not be counted yet).
     recheck: Option<Instant>,
     rechecks: u8,
 }
@@ -316,7 +320,13 @@ impl Watch {
                 d.join("memory.limit_in_bytes"),
             ),
         };
-        let last = read_counts(&file)?;
+        let counts = files::Held::open(&cpath(&file)?)?;
+        let last = read_counts(&counts)?;
+        let limit = cpath(&limit_file).and_then(|p| files::Held::open(&p));
+        // The first read gives the file its buffer, now, while there is room.
+        if let Some(l) = &limit {
+            l.reread(&mut [0u8; 64]);
+        }
         let fd = match mem {
             Memory::V2(_) => cgroupfs::watch_changes(&file),
             Memory::V1(d) => cgroupfs::oom_eventfd(&file, &d.join("cgroup.event_control")),
@@ -329,6 +339,8 @@ impl Watch {
         Some(Watch {
             file,
             limit_file,
+            counts,
+            limit,
             fd,
             how,
             last,
@@ -360,9 +372,14 @@ impl Watch {
         if let Some(fd) = &self.fd {
             drain(fd.as_raw_fd());
         }
-        if !self.look() && self.how == How::EventFd {
+        let rose = self.look();
+        if self.how == How::EventFd {
+            // v1 signals before it counts its kill, so the rise a look finds
+            // may be an earlier event's: look again in any case (once, if
+            // this look found one), or the last kill of a run can go
+            // uncounted (seen: 99 of 100).
             self.recheck = Some(Instant::now() + RECHECK);
-            self.rechecks = RECHECKS;
+            self.rechecks = if rose { 1 } else { RECHECKS };
         }
     }
 
@@ -430,7 +447,7 @@ impl Watch {
 
     /// Read the count; a rise joins the pending kills. True on a rise.
     fn look(&mut self) -> bool {
-        let Some(now) = read_counts(&self.file) else {
+        let Some(now) = read_counts(&self.counts) else {
             return false;
         };
         let rise = now.kills.saturating_sub(self.last.kills);
@@ -450,7 +467,10 @@ impl Watch {
 
     fn report(&self, kills: u64, victim: Option<i32>, group: bool) -> Report {
         let mut buf = [0u8; 64];
-        let value = read_small(&self.limit_file, &mut buf)
+        let value = self
+            .limit
+            .as_ref()
+            .and_then(|l| l.reread(&mut buf))
             .and_then(|n| buf.get(..n))
             .and_then(|b| std::str::from_utf8(b).ok())
             .map_or_else(|| "unknown".into(), limit);

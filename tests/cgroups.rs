@@ -183,6 +183,50 @@ fn v1_command_killed_is_named_and_137() {
     assert_eq!(s["oom_killed"], true, "{}", s);
 }
 
+/// What pidone does when it sees a kill must not charge the cgroup: the
+/// victim's memory can still be charged for a moment after it is killed,
+/// and a charge then starts a second OOM, which takes the next largest
+/// process — the command's shell, or pidone itself. pidone once opened
+/// and read the counter file at each kill (a kernfs buffer, charged):
+/// about 1 kill in 60 was followed by such a second kill, and this test
+/// failed 4 runs in 4. The shell runs its hog 100 times, once pidone
+/// watches (a kill in the first milliseconds, before pidone has found its
+/// cgroup, is not counted) and 0.1 s apart (back to back, the shell's own
+/// fork of the next hog can meet the last one's memory and start the
+/// second OOM itself). Every kill is a child's and is counted (v1 signals
+/// before it counts: the last kill was once missed), and both survive.
+#[test]
+fn v1_many_child_kills_never_take_the_shell_or_pidone() {
+    let script = format!(
+        "while ! grep -q 'watching OOM' /var/log/pidone.log; do sleep 0.05; done
+        i=0; k=0
+        while [ $i -lt 100 ]; do {} 2>/dev/null; [ $? = 137 ] && k=$((k+1)); i=$((i+1)); sleep 0.1
+        done
+        echo survived, $k killed",
+        HOG
+    );
+    let b = Bundle::new(
+        "v1many",
+        &meta(&["sh", "-c", &script], serde_json::json!({})),
+        true,
+    );
+    let o = b.run();
+    let log = b.read("var/log/pidone.log");
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), log);
+    let out = stdout(&o);
+    let killed: u64 = out
+        .split("survived, ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {}", out));
+    // The kernel may now and then fail a hog's allocation without a kill.
+    assert!(killed >= 90, "{}", out);
+    let s = b.status();
+    assert_eq!(s["oom_kills"], killed, "{}\n{}", s, log);
+    assert_eq!(s["oom_killed"], false, "{}", s);
+}
+
 /// `pidone:oom_exit`: a child's OOM kill ends the container with 137 while
 /// the command would have gone on; reported as it happens (the eventfd),
 /// not when the command ends.

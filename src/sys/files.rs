@@ -502,6 +502,51 @@ pub fn write_existing(path: &Path, content: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// A kernel file held open to be read again from its start (`reread`):
+/// the OOM watch's counters. Opened like `read_into` (no link at the last
+/// name, regular). Why held: a kernfs or proc file allocates its read
+/// buffer, charged to the reader's memory cgroup, at open and first read;
+/// done right after an OOM kill, while the cgroup is still full, that
+/// charge starts a second OOM, which kills the next largest process —
+/// the command's shell, or pidone itself (seen on this machine's kernel).
+/// A held file keeps its buffer, and a read from offset 0 refills it.
+pub struct Held(OwnedFd);
+
+impl Held {
+    pub fn open(path: &CStr) -> Option<Held> {
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW;
+        // SAFETY: a valid C string.
+        let fd = owned(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).ok()?;
+        require_regular(fd.as_raw_fd()).ok()?;
+        Some(Held(fd))
+    }
+
+    /// The file from its start into `buf` (cut at its size).
+    pub fn reread(&self, buf: &mut [u8]) -> Option<usize> {
+        let mut n = 0;
+        loop {
+            let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) else {
+                return Some(n);
+            };
+            // SAFETY: reading into the unused end of buf, at offset n.
+            let r = unsafe {
+                libc::pread(
+                    self.0.as_raw_fd(),
+                    rest.as_mut_ptr().cast(),
+                    rest.len(),
+                    n as libc::off_t,
+                )
+            };
+            match r {
+                0 => return Some(n),
+                r if r > 0 => n += r as usize,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
 /// Read a small file into `buf` with plain system calls; None when it
 /// cannot be opened or read, or is not a regular file. Longer files are
 /// cut at `buf`'s size. For the start-up path, where read_to_string's
