@@ -503,8 +503,8 @@ pub fn write_existing(path: &Path, content: &[u8]) -> io::Result<()> {
 }
 
 /// A kernel file held open to be read again from its start (`reread`):
-/// the OOM watch's counters. Opened like `read_into` (no link at the last
-/// name, regular). Why held: a kernfs or proc file allocates its read
+/// the OOM watch's counters (and, opened for one read, `read_into`'s
+/// files): no link at the last name, a regular file. Why held: a kernfs or proc file allocates its read
 /// buffer, charged to the reader's memory cgroup, at open and first read;
 /// done right after an OOM kill, while the cgroup is still full, that
 /// charge starts a second OOM, which kills the next largest process —
@@ -514,6 +514,7 @@ pub struct Held(OwnedFd);
 
 impl Held {
     pub fn open(path: &CStr) -> Option<Held> {
+        // openat: musl's open adds an fcntl for O_CLOEXEC on old kernels.
         let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW;
         // SAFETY: a valid C string.
         let fd = owned(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).ok()?;
@@ -554,25 +555,7 @@ impl Held {
 // Used by the Linux machine check only (illumos has no machine mode).
 #[allow(dead_code)]
 pub fn read_into(path: &CStr, buf: &mut [u8]) -> Option<usize> {
-    // openat: musl's open adds an fcntl for O_CLOEXEC on old kernels.
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW;
-    // SAFETY: a valid C string.
-    let fd = owned(unsafe { libc::openat(libc::AT_FDCWD, path.as_ptr(), flags) }).ok()?;
-    require_regular(fd.as_raw_fd()).ok()?;
-    let mut n = 0;
-    loop {
-        let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) else {
-            return Some(n);
-        };
-        // SAFETY: reading into the unused end of buf.
-        let r = unsafe { libc::read(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
-        match r {
-            0 => return Some(n),
-            r if r > 0 => n += r as usize,
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            _ => return None,
-        }
-    }
+    Held::open(path)?.reread(buf)
 }
 
 #[cfg(test)]
